@@ -1,0 +1,82 @@
+package reaper
+
+import (
+	"context"
+	"os/exec"
+	"testing"
+	"time"
+)
+
+// start forks argv with the reaper's lock held, as the supervisor does.
+func start(t *testing.T, r *Reaper, argv ...string) (int, <-chan Exit) {
+	t.Helper()
+	pid, ch, err := r.Start(func() (int, error) {
+		cmd := exec.Command(argv[0], argv[1:]...)
+		if err := cmd.Start(); err != nil {
+			return 0, err
+		}
+		pid := cmd.Process.Pid
+		cmd.Process.Release()
+		return pid, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pid, ch
+}
+
+func TestRoutesStatusToOwnerAndCountsOrphans(t *testing.T) {
+	r, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go r.Run(ctx)
+
+	// A child that exits at once must still reach its owner.
+	for i := range 50 {
+		pid, ch := start(t, r, "/bin/sh", "-c", "exit 3")
+		select {
+		case e := <-ch:
+			if e.Pid != pid || e.Code() != 3 {
+				t.Fatalf("round %d: got %v from pid %d, want exit status 3 from %d", i, e, e.Pid, pid)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("round %d: no exit delivered for pid %d", i, pid)
+		}
+	}
+	if got := r.Stats().Orphans; got != 0 {
+		t.Fatalf("orphans = %d after only registered children, want 0", got)
+	}
+
+	// A double fork leaves a grandchild that is reparented to us (we are a
+	// subreaper): it must be reaped and counted as an orphan.
+	_, ch := start(t, r, "/bin/sh", "-c", "(sleep 0.2 &) ; exit 0")
+	if e := <-ch; !e.Success() {
+		t.Fatalf("double-forking child: %v", e)
+	}
+	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer wcancel()
+	if err := r.WaitChildless(wctx); err != nil {
+		t.Fatalf("children left: %v", err)
+	}
+	if got := r.Stats().Orphans; got != 1 {
+		t.Fatalf("orphans = %d, want 1", got)
+	}
+}
+
+func TestExitCode(t *testing.T) {
+	r, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	go r.Run(t.Context())
+	_, ch := start(t, r, "/bin/sh", "-c", "kill -TERM $$")
+	e := <-ch
+	if e.Code() != 128+15 || e.String() != "signal: SIGTERM" {
+		t.Fatalf("got code %d %q, want 143 \"signal: SIGTERM\"", e.Code(), e.String())
+	}
+}
