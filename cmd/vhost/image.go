@@ -1,0 +1,231 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+
+	"github.com/vservers/vserver/images"
+)
+
+func init() {
+	commands["image"] = command{
+		usage: "image build NAME --from busybox [--units DIR] [--hostname H] | list [--json] | inspect NAME [--json] | rm NAME | du [NAME]",
+		run:   imageMain,
+	}
+}
+
+// imageStore is the image store under the vhost root.
+func imageStore(g *globals) *images.Store {
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return images.Open(filepath.Join(g.root, "var/lib/vhost/images"), log)
+}
+
+func imageMain(g *globals, args []string) error {
+	if len(args) == 0 {
+		return errUsage
+	}
+	sub, args := args[0], args[1:]
+	switch sub {
+	case "build":
+		return imageBuild(g, args)
+	case "list", "ls":
+		return imageList(g, args, os.Stdout)
+	case "inspect":
+		return imageInspect(g, args, os.Stdout)
+	case "rm":
+		return imageRm(g, args)
+	case "du":
+		return imageDu(g, args, os.Stdout)
+	}
+	return errUsage
+}
+
+// parseArgs parses flags that may come before, between or after the
+// positional arguments, and returns the positional ones.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, errUsage
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
+		pos, args = append(pos, args[0]), args[1:]
+	}
+}
+
+func imageBuild(g *globals, args []string) error {
+	fs := flag.NewFlagSet("image build", flag.ContinueOnError)
+	from := fs.String("from", "busybox", "what to build from: busybox")
+	var opt images.BusyboxOptions
+	fs.StringVar(&opt.Units, "units", "", "directory of unit files to copy to /etc/vinit/units/")
+	fs.StringVar(&opt.Hostname, "hostname", "", "host name written to /etc/hostname (default: the image name)")
+	fs.StringVar(&opt.Busybox, "busybox", images.DefaultBusybox, "statically linked busybox to install")
+	pos, err := parseArgs(fs, args)
+	if err != nil || len(pos) != 1 {
+		return errUsage
+	}
+	if *from != "busybox" {
+		return fmt.Errorf("--from %q: unknown source; want busybox", *from)
+	}
+	img, err := imageStore(g).BuildBusybox(pos[0], opt)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("built image %s in %s\n", img.Name, img.Dir)
+	return nil
+}
+
+func imageList(g *globals, args []string, w io.Writer) error {
+	fs := flag.NewFlagSet("image list", flag.ContinueOnError)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if pos, err := parseArgs(fs, args); err != nil || len(pos) != 0 {
+		return errUsage
+	}
+	imgs, listErr := imageStore(g).List()
+	if *asJSON {
+		if imgs == nil {
+			imgs = []*images.Image{}
+		}
+		if err := writeJSON(w, imgs); err != nil {
+			return err
+		}
+		return listErr
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tARCH\tCREATED\tSOURCE")
+	for _, img := range imgs {
+		m := img.Manifest
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", img.Name, m.Arch, m.Created.Local().Format(time.DateTime), m.Source)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return listErr
+}
+
+func imageInspect(g *globals, args []string, w io.Writer) error {
+	fs := flag.NewFlagSet("image inspect", flag.ContinueOnError)
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parseArgs(fs, args)
+	if err != nil || len(pos) != 1 {
+		return errUsage
+	}
+	img, err := imageStore(g).Get(pos[0])
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return writeJSON(w, img)
+	}
+	m := img.Manifest
+	tw := tabwriter.NewWriter(w, 0, 4, 1, ' ', 0)
+	fmt.Fprintf(tw, "name:\t%s\n", img.Name)
+	fmt.Fprintf(tw, "dir:\t%s\n", img.Dir)
+	fmt.Fprintf(tw, "rootfs:\t%s\n", img.Rootfs)
+	fmt.Fprintf(tw, "created:\t%s\n", m.Created.Format(time.RFC3339))
+	fmt.Fprintf(tw, "source:\t%s\n", m.Source)
+	fmt.Fprintf(tw, "arch:\t%s\n", m.Arch)
+	if m.Hostname != "" {
+		fmt.Fprintf(tw, "hostname:\t%s\n", m.Hostname)
+	}
+	return tw.Flush()
+}
+
+func imageRm(g *globals, args []string) error {
+	fs := flag.NewFlagSet("image rm", flag.ContinueOnError)
+	pos, err := parseArgs(fs, args)
+	if err != nil || len(pos) == 0 {
+		return errUsage
+	}
+	s := imageStore(g)
+	var errs []error
+	for _, name := range pos {
+		// TODO(vservers): pass RemoveOptions.InUse once vserver configs
+		// exist, so an image a vserver uses is refused.
+		if err := s.Remove(name, images.RemoveOptions{}); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func imageDu(g *globals, args []string, w io.Writer) error {
+	fs := flag.NewFlagSet("image du", flag.ContinueOnError)
+	asJSON := fs.Bool("json", false, "print JSON")
+	bytes := fs.Bool("b", false, "print sizes in bytes")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return errUsage
+	}
+	s := imageStore(g)
+	if len(pos) == 0 {
+		imgs, err := s.List()
+		if err != nil {
+			return err
+		}
+		for _, img := range imgs {
+			pos = append(pos, img.Name)
+		}
+	}
+	type row struct {
+		Name string `json:"name"`
+		images.Usage
+	}
+	rows := []row{}
+	for _, name := range pos {
+		u, err := s.DiskUsage(name)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, row{name, u})
+	}
+	if *asJSON {
+		return writeJSON(w, rows)
+	}
+	for _, r := range rows {
+		size := humanBytes(r.Bytes)
+		if *bytes {
+			size = fmt.Sprint(r.Bytes)
+		}
+		fmt.Fprintf(w, "%s\t%s\n", size, r.Name)
+	}
+	return nil
+}
+
+// humanBytes formats n like du -h: 1024-based, one decimal below 10.
+func humanBytes(n int64) string {
+	const units = "KMGTPE"
+	if n < 1024 {
+		return fmt.Sprintf("%d", n)
+	}
+	f := float64(n)
+	i := -1
+	for f >= 1024 && i < len(units)-1 {
+		f /= 1024
+		i++
+	}
+	if f < 10 {
+		return fmt.Sprintf("%.1f%c", f, units[i])
+	}
+	return fmt.Sprintf("%.0f%c", f, units[i])
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
