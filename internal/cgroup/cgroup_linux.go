@@ -1,0 +1,200 @@
+package cgroup
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+func isCgroup2(dir string) bool {
+	var st unix.Statfs_t
+	return unix.Statfs(dir, &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC
+}
+
+func isCgroup1(dir string) bool {
+	var st unix.Statfs_t
+	return unix.Statfs(dir, &st) == nil && st.Type == unix.CGROUP_SUPER_MAGIC
+}
+
+// isMountRoot reports whether dir is the root of its filesystem.
+func isMountRoot(dir string) bool {
+	var a, b unix.Stat_t
+	if unix.Stat(dir, &a) != nil || unix.Stat(filepath.Dir(dir), &b) != nil {
+		return true
+	}
+	return a.Dev != b.Dev
+}
+
+// SetLimits writes limits into the group. Zero fields are left as they are.
+func (g *Group) SetLimits(l Limits) error {
+	var w writes
+	if g.v2 != "" && len(g.v1) == 0 {
+		d := g.v2
+		if l.Pids > 0 {
+			w.add(d, "pids.max", l.Pids)
+		}
+		if l.MemoryBytes > 0 {
+			w.add(d, "memory.max", l.MemoryBytes)
+			w.add(d, "memory.swap.max", l.SwapBytes)
+		}
+		if l.CPUWeight > 0 {
+			w.add(d, "cpu.weight", l.CPUWeight)
+		}
+		if l.CPUQuota > 0 {
+			const period = 100000
+			w.add(d, "cpu.max", fmt.Sprintf("%d %d", int64(l.CPUQuota*period), period))
+		}
+		return w.run()
+	}
+	if d, ok := g.v1["pids"]; ok && l.Pids > 0 {
+		w.add(d, "pids.max", l.Pids)
+	}
+	if d, ok := g.v1["memory"]; ok && l.MemoryBytes > 0 {
+		w.add(d, "memory.limit_in_bytes", l.MemoryBytes)
+		if _, err := os.Stat(filepath.Join(d, "memory.memsw.limit_in_bytes")); err == nil {
+			w.add(d, "memory.memsw.limit_in_bytes", l.MemoryBytes+l.SwapBytes)
+		}
+	}
+	if d, ok := g.v1["cpu"]; ok {
+		if l.CPUWeight > 0 {
+			// The conversion runc and crun use between v2 weight and v1 shares.
+			w.add(d, "cpu.shares", 2+((l.CPUWeight-1)*262142)/9999)
+		}
+		if l.CPUQuota > 0 {
+			const period = 100000
+			w.add(d, "cpu.cfs_period_us", period)
+			w.add(d, "cpu.cfs_quota_us", int64(l.CPUQuota*period))
+		}
+	}
+	return w.run()
+}
+
+// writes is a list of cgroup files to write, in order.
+type writes []struct {
+	file  string
+	value string
+}
+
+func (w *writes) add(dir, name string, v any) {
+	*w = append(*w, struct{ file, value string }{filepath.Join(dir, name), fmt.Sprint(v)})
+}
+
+func (w writes) run() error {
+	for _, x := range w {
+		if err := os.WriteFile(x.file, []byte(x.value), 0); err != nil {
+			return fmt.Errorf("set cgroup limit %s=%s: %w", x.file, x.value, err)
+		}
+	}
+	return nil
+}
+
+// Usage reads what the group uses now.
+func (g *Group) Usage() (Usage, error) {
+	var u Usage
+	var err error
+	if g.v2 != "" && len(g.v1) == 0 {
+		d := g.v2
+		u.Pids, err = readInt(filepath.Join(d, "pids.current"))
+		if err != nil {
+			return u, err
+		}
+		u.MemoryBytes, _ = readInt(filepath.Join(d, "memory.current"))
+		st, _ := readKeyed(filepath.Join(d, "cpu.stat"))
+		u.CPUUser = uint64(st["user_usec"]) * 1000
+		u.CPUSystem = uint64(st["system_usec"]) * 1000
+		return u, nil
+	}
+	if d, ok := g.v1["pids"]; ok {
+		if u.Pids, err = readInt(filepath.Join(d, "pids.current")); err != nil {
+			return u, err
+		}
+	}
+	if d, ok := g.v1["memory"]; ok {
+		u.MemoryBytes, _ = readInt(filepath.Join(d, "memory.usage_in_bytes"))
+	}
+	if d, ok := g.v1["cpuacct"]; ok {
+		// cpuacct.stat counts in USER_HZ ticks, which is 100 on Linux.
+		st, _ := readKeyed(filepath.Join(d, "cpuacct.stat"))
+		tick := uint64(time.Second / 100)
+		u.CPUUser = uint64(st["user"]) * tick
+		u.CPUSystem = uint64(st["system"]) * tick
+	}
+	return u, nil
+}
+
+// Kill sends SIGKILL to every process of the group: with cgroup.kill where
+// the kernel has it, else process by process until none is left.
+func (g *Group) Kill() error {
+	if g.v2 != "" {
+		err := os.WriteFile(filepath.Join(g.v2, "cgroup.kill"), []byte("1"), 0)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, os.ErrNotExist) && !errors.Is(err, os.ErrPermission) {
+			return fmt.Errorf("kill cgroup %s: %w", g.Path, err)
+		}
+	}
+	for range 100 {
+		pids, err := g.Pids()
+		if err != nil || len(pids) == 0 {
+			return err
+		}
+		for _, p := range pids {
+			unix.Kill(p, unix.SIGKILL)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return fmt.Errorf("kill cgroup %s: processes keep appearing", g.Path)
+}
+
+// RemoveWhenEmpty waits up to timeout for the kernel to release the group's
+// last process, then removes the group.
+func (g *Group) RemoveWhenEmpty(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		err := g.Remove()
+		if err == nil || !errors.Is(err, unix.EBUSY) || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func readInt(file string) (int64, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return 0, err
+	}
+	s := strings.TrimSpace(string(b))
+	if s == "max" {
+		return -1, nil
+	}
+	return strconv.ParseInt(s, 10, 64)
+}
+
+func readKeyed(file string) (map[string]int64, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]int64{}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), " ")
+		if !ok {
+			continue
+		}
+		if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil {
+			m[k] = n
+		}
+	}
+	return m, nil
+}
