@@ -1,0 +1,170 @@
+package supervisor
+
+import (
+	"os"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vservers/vserver/reaper"
+	"github.com/vservers/vserver/units"
+)
+
+func TestBackoffDelays(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  units.Backoff
+		rand float64
+		want []time.Duration
+	}{
+		{"doubling up to max", units.Backoff{Initial: time.Second, Max: 5 * time.Second, Factor: 2},
+			0, []time.Duration{1e9, 2e9, 4e9, 5e9, 5e9}},
+		{"factor one is constant", units.Backoff{Initial: time.Second, Max: time.Minute, Factor: 1},
+			0, []time.Duration{1e9, 1e9, 1e9}},
+		{"jitter adds a fraction of the base", units.Backoff{Initial: time.Second, Max: 4 * time.Second, Factor: 2, Jitter: 0.5},
+			1, []time.Duration{1500 * time.Millisecond, 3e9, 6e9, 6e9}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := backoff{cfg: tt.cfg, rand: func() float64 { return tt.rand }}
+			for i, want := range tt.want {
+				if got := b.delay(); got != want {
+					t.Fatalf("delay %d: got %v, want %v", i, got, want)
+				}
+			}
+			b.reset()
+			if got, want := b.delay(), tt.want[0]; got != want {
+				t.Fatalf("after reset: got %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+func TestStartLimit(t *testing.T) {
+	l := startLimit{cfg: units.StartLimit{Burst: 2, Interval: 10 * time.Second}}
+	t0 := time.Unix(1000, 0)
+	steps := []struct {
+		at   time.Duration
+		want bool
+	}{
+		{0, true}, {time.Second, true}, {2 * time.Second, false}, // a third within 10s
+		{11 * time.Second, true}, {12 * time.Second, true}, {13 * time.Second, false},
+		{22 * time.Second, true}, // both earlier ones are 10s old or more
+	}
+	for _, s := range steps {
+		if got := l.allow(t0.Add(s.at)); got != s.want {
+			t.Fatalf("start at +%v: allowed %v, want %v", s.at, got, s.want)
+		}
+	}
+}
+
+// fakeProc is a process that exits when the test says so.
+type fakeProc struct {
+	pid    int
+	exited chan reaper.Exit
+	sigs   chan unix.Signal
+}
+
+func (p *fakeProc) Pid() int                   { return p.pid }
+func (p *fakeProc) Exited() <-chan reaper.Exit { return p.exited }
+func (p *fakeProc) Alive() bool                { return false }
+func (p *fakeProc) Release()                   {}
+func (p *fakeProc) Signal(sig unix.Signal) error {
+	p.sigs <- sig
+	return nil
+}
+
+// exit ends the process with code.
+func (p *fakeProc) exit(code int) {
+	p.exited <- reaper.Exit{Pid: p.pid, Status: unix.WaitStatus(code << 8)}
+}
+
+// fakeSpawner hands every spawned process to the test.
+type fakeSpawner struct {
+	procs chan *fakeProc
+	n     int
+}
+
+func (f *fakeSpawner) spawn(u *units.Unit, env []string, out *os.File) (proc, error) {
+	f.n++
+	p := &fakeProc{pid: 100 + f.n, exited: make(chan reaper.Exit, 1), sigs: make(chan unix.Signal, 4)}
+	f.procs <- p
+	return p, nil
+}
+
+// TestRestartTiming runs the state machine on fake time: the delays between
+// starts follow the backoff, a run longer than Reset starts it over, and the
+// start limit fails the service for good.
+func TestRestartTiming(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		u := testUnit("crash", "false")
+		u.Restart = units.RestartAlways
+		u.Backoff = units.Backoff{Initial: time.Second, Max: 4 * time.Second, Factor: 2, Reset: time.Minute}
+		u.StartLimit = units.StartLimit{Burst: 7, Interval: time.Hour}
+		sp := &fakeSpawner{procs: make(chan *fakeProc, 1)}
+		svc := newService(u, sp, nil, discard)
+		svc.env = func(*units.Unit) ([]string, error) { return nil, nil }
+		go svc.loop()
+		go svc.do(t.Context(), command{op: opStart})
+
+		// run: how long each process lives; want: the delay before its start.
+		steps := []struct{ run, want time.Duration }{
+			{0, 0}, {0, time.Second}, {0, 2 * time.Second}, {0, 4 * time.Second},
+			{2 * time.Minute, 4 * time.Second}, // it stayed up past Reset:
+			{0, time.Second},                   // so the next delay is Initial again
+			{0, 2 * time.Second},
+		}
+		last := time.Now()
+		for i, s := range steps {
+			p := <-sp.procs
+			if got := time.Since(last); got != s.want {
+				t.Fatalf("start %d: after %v, want %v", i, got, s.want)
+			}
+			time.Sleep(s.run)
+			last = time.Now()
+			p.exit(1)
+		}
+		// The eighth start is over the limit of 7 an hour.
+		st, _ := svc.watch(t.Context(), func(st Status) bool { return st.State == StateFailed })
+		if st.Restarts != 7 || st.Error == "" {
+			t.Fatalf("got restarts %d, error %q; want 7 and the start limit", st.Restarts, st.Error)
+		}
+		if err := svc.do(t.Context(), command{op: opQuit}); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// TestStopEscalates checks that a service ignoring its stop signal gets
+// SIGKILL once its stop timeout has passed, and not before.
+func TestStopEscalates(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		u := testUnit("stubborn", "sleep")
+		u.StopTimeout = 5 * time.Second
+		sp := &fakeSpawner{procs: make(chan *fakeProc, 1)}
+		svc := newService(u, sp, nil, discard)
+		svc.env = func(*units.Unit) ([]string, error) { return nil, nil }
+		go svc.loop()
+		svc.do(t.Context(), command{op: opStart})
+		p := <-sp.procs
+		start := time.Now()
+		stopped := make(chan error, 1)
+		go func() { stopped <- svc.do(t.Context(), command{op: opStop}) }()
+		if sig := <-p.sigs; sig != unix.SIGTERM {
+			t.Fatalf("first signal %v, want SIGTERM", sig)
+		}
+		if sig := <-p.sigs; sig != unix.SIGKILL || time.Since(start) != 5*time.Second {
+			t.Fatalf("got %v after %v, want SIGKILL after 5s", sig, time.Since(start))
+		}
+		p.exited <- reaper.Exit{Pid: p.pid, Status: unix.WaitStatus(unix.SIGKILL)}
+		if err := <-stopped; err != nil {
+			t.Fatal(err)
+		}
+		if st := svc.status(); st.State != StateInactive || st.LastExit != "signal: SIGKILL" {
+			t.Fatalf("got %s, last exit %q; want inactive after SIGKILL", st.State, st.LastExit)
+		}
+		svc.do(t.Context(), command{op: opQuit})
+	})
+}

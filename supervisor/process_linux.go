@@ -1,0 +1,205 @@
+package supervisor
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vservers/vserver/reaper"
+	"github.com/vservers/vserver/units"
+)
+
+// forker starts real processes through the reaper.
+type forker struct {
+	reaper *reaper.Reaper
+}
+
+// spawn forks and execs u's command in a process group of its own, with env
+// as its whole environment and out as its stdout and stderr. It returns once
+// execve has succeeded (os.StartProcess waits for that on a close-on-exec
+// pipe) or with the reason it failed.
+func (f *forker) spawn(u *units.Unit, env []string, out *os.File) (proc, error) {
+	path, err := lookPath(u.Exec[0], env)
+	if err != nil {
+		return nil, err
+	}
+	stdin, err := os.Open(os.DevNull)
+	if err != nil {
+		return nil, err
+	}
+	defer stdin.Close()
+	if u.Stdin == "tty" {
+		stdin = os.Stdin
+	}
+	sys := &syscall.SysProcAttr{Setpgid: true}
+	if sys.Credential, err = credential(u); err != nil {
+		return nil, err
+	}
+	attr := &os.ProcAttr{
+		Dir:   u.WorkingDir,
+		Env:   env,
+		Files: []*os.File{stdin, out, out},
+		Sys:   sys,
+	}
+	var p *os.Process
+	_, exited, err := f.reaper.Start(func() (int, error) {
+		if u.Umask != nil {
+			// The umask is the process's: set it for the fork alone. The
+			// reaper's lock, held here, keeps other services' forks out.
+			old := unix.Umask(int(*u.Umask))
+			defer unix.Umask(old)
+		}
+		var err error
+		if p, err = os.StartProcess(path, u.Exec, attr); err != nil {
+			return 0, err
+		}
+		return p.Pid, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start %s: %w", u.Exec[0], err)
+	}
+	// There is no rlimit in SysProcAttr: the limits are set on the child
+	// right after its execve.
+	for name, l := range u.Rlimits {
+		res, ok := rlimits[name]
+		if !ok {
+			continue // the parser rejects unknown names
+		}
+		lim := unix.Rlimit{Cur: l.Soft, Max: l.Hard}
+		if err := unix.Prlimit(p.Pid, res, &lim, nil); err != nil && !errors.Is(err, unix.ESRCH) {
+			p.Signal(unix.SIGKILL)
+			unix.Kill(-p.Pid, unix.SIGKILL)
+			<-exited
+			p.Release()
+			return nil, fmt.Errorf("set rlimit %s of %s: %w", name, u.Exec[0], err)
+		}
+	}
+	return &process{p: p, exited: exited}, nil
+}
+
+var rlimits = map[string]int{
+	"as": unix.RLIMIT_AS, "core": unix.RLIMIT_CORE, "cpu": unix.RLIMIT_CPU,
+	"data": unix.RLIMIT_DATA, "fsize": unix.RLIMIT_FSIZE, "locks": unix.RLIMIT_LOCKS,
+	"memlock": unix.RLIMIT_MEMLOCK, "msgqueue": unix.RLIMIT_MSGQUEUE, "nice": unix.RLIMIT_NICE,
+	"nofile": unix.RLIMIT_NOFILE, "nproc": unix.RLIMIT_NPROC, "rss": unix.RLIMIT_RSS,
+	"rtprio": unix.RLIMIT_RTPRIO, "rttime": unix.RLIMIT_RTTIME, "sigpending": unix.RLIMIT_SIGPENDING,
+	"stack": unix.RLIMIT_STACK,
+}
+
+// process is a service's main process and its process group.
+type process struct {
+	p      *os.Process
+	exited <-chan reaper.Exit
+}
+
+func (p *process) Pid() int                   { return p.p.Pid }
+func (p *process) Exited() <-chan reaper.Exit { return p.exited }
+
+// Signal sends sig to the main process through its pidfd, which can't hit a
+// recycled PID, and then to its process group, which holds whatever it
+// started that did not leave the group.
+func (p *process) Signal(sig unix.Signal) error {
+	err := p.p.Signal(sig)
+	if errors.Is(err, os.ErrProcessDone) {
+		err = nil
+	}
+	if gerr := unix.Kill(-p.p.Pid, sig); gerr != nil && !errors.Is(gerr, unix.ESRCH) && err == nil {
+		err = gerr
+	}
+	if err != nil {
+		return fmt.Errorf("signal %s to process group %d: %w", unix.SignalName(sig), p.p.Pid, err)
+	}
+	return nil
+}
+
+// Alive reports whether a process of the group is left.
+func (p *process) Alive() bool { return unix.Kill(-p.p.Pid, 0) == nil }
+
+func (p *process) Release() { p.p.Release() }
+
+// lookPath finds file in the PATH of env, the service's environment (not
+// vinit's own).
+func lookPath(file string, env []string) (string, error) {
+	if strings.Contains(file, "/") {
+		return file, nil
+	}
+	pathList := ""
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			pathList = v
+		}
+	}
+	for _, dir := range filepath.SplitList(pathList) {
+		if dir == "" {
+			dir = "."
+		}
+		p := filepath.Join(dir, file)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("look up %s in PATH %q: %w", file, pathList, os.ErrNotExist)
+}
+
+// credential resolves u's User, Group and Groups; nil means run as root.
+func credential(u *units.Unit) (*syscall.Credential, error) {
+	if u.User == "" && u.Group == "" && len(u.Groups) == 0 {
+		return nil, nil
+	}
+	c := &syscall.Credential{}
+	if u.User != "" {
+		uid, gid, err := lookupUser(u.User)
+		if err != nil {
+			return nil, err
+		}
+		c.Uid, c.Gid = uid, gid
+	}
+	if u.Group != "" {
+		gid, err := lookupGroup(u.Group)
+		if err != nil {
+			return nil, err
+		}
+		c.Gid = gid
+	}
+	c.Groups = []uint32{}
+	for _, g := range u.Groups {
+		gid, err := lookupGroup(g)
+		if err != nil {
+			return nil, err
+		}
+		c.Groups = append(c.Groups, gid)
+	}
+	return c, nil
+}
+
+func lookupUser(name string) (uid, gid uint32, err error) {
+	if n, err := strconv.ParseUint(name, 10, 32); err == nil {
+		return uint32(n), uint32(n), nil
+	}
+	usr, err := user.Lookup(name)
+	if err != nil {
+		return 0, 0, fmt.Errorf("look up user %s: %w", name, err)
+	}
+	u, _ := strconv.ParseUint(usr.Uid, 10, 32)
+	g, _ := strconv.ParseUint(usr.Gid, 10, 32)
+	return uint32(u), uint32(g), nil
+}
+
+func lookupGroup(name string) (uint32, error) {
+	if n, err := strconv.ParseUint(name, 10, 32); err == nil {
+		return uint32(n), nil
+	}
+	grp, err := user.LookupGroup(name)
+	if err != nil {
+		return 0, fmt.Errorf("look up group %s: %w", name, err)
+	}
+	g, _ := strconv.ParseUint(grp.Gid, 10, 32)
+	return uint32(g), nil
+}

@@ -1,0 +1,457 @@
+package supervisor
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vservers/vserver/reaper"
+	"github.com/vservers/vserver/units"
+)
+
+// State is where a service is in its life.
+type State string
+
+const (
+	StateInactive State = "inactive" // not started, or stopped
+	StateWaiting  State = "waiting"  // waiting for what it requires to be ready
+	StateStarting State = "starting" // started, not ready yet
+	StateRunning  State = "running"  // started and ready
+	StateStopping State = "stopping" // its processes are being stopped
+	StateBackoff  State = "backoff"  // ended; a restart is due after a delay
+	StateExited   State = "exited"   // ended, and its restart policy says so (a oneshot that is done)
+	StateFailed   State = "failed"   // failed for good: not restarted again
+)
+
+// Status is a snapshot of one service.
+type Status struct {
+	Name       string
+	State      State
+	Pid        int       // the main process; 0 when there is none
+	Since      time.Time // when State was entered
+	Started    time.Time // when the current (or last) process started
+	Restarts   int       // automatic restarts since it was last started by hand
+	Ready      bool      // dependents may start
+	LastExit   string    // how the last process ended; "" before the first end
+	StatusText string    // the last STATUS= it sent over sd_notify
+	Error      string    // why it failed or could not start
+}
+
+// proc is a started service as the state machine sees it.
+type proc interface {
+	Pid() int
+	// Exited delivers the main process's exit, once.
+	Exited() <-chan reaper.Exit
+	// Signal sends sig to the main process and everything it started.
+	Signal(sig unix.Signal) error
+	// Alive reports whether any process of the service is left.
+	Alive() bool
+	// Release frees the handle once the service has no process left.
+	Release()
+}
+
+// spawner starts a service's process; forker is the real one.
+type spawner interface {
+	spawn(u *units.Unit, env []string, out *os.File) (proc, error)
+}
+
+type op int
+
+const (
+	opWait    op = iota // enter StateWaiting
+	opStart             // start now (by hand or once what it requires is ready)
+	opFail              // fail without starting (what it requires failed)
+	opStop              // stop and stay stopped
+	opRestart           // stop, then start
+	opSignal            // send a signal to the main process
+	opQuit              // stop and end the loop (the unit was removed)
+)
+
+type command struct {
+	op    op
+	sig   unix.Signal
+	err   error
+	reply chan error // buffered; nil when nobody waits
+}
+
+// lingerPoll is how often a service whose main process ended is checked
+// for processes it left behind.
+const lingerPoll = 20 * time.Millisecond
+
+// service runs one unit. Its loop goroutine owns every field below run;
+// the published Status is guarded by mu.
+type service struct {
+	unit  *units.Unit
+	sp    spawner
+	env   func(*units.Unit) ([]string, error)
+	out   *os.File
+	log   *slog.Logger
+	fail  func(s *service) // called when it fails for good
+	cmds  chan command
+	ended chan struct{} // closed when the loop returns
+
+	mu      sync.Mutex
+	st      Status
+	changed chan struct{} // closed and replaced on every change of st
+
+	run
+}
+
+// run is the loop's own state.
+type run struct {
+	p         proc
+	lastExit  *reaper.Exit
+	stopping  bool // asked to stop: no restart after the end
+	restartOK bool // start again once stopped (opRestart)
+	quit      bool
+	waiters   []chan error
+	killT     *time.Timer
+	lingerT   *time.Ticker
+	restartT  *time.Timer
+	bo        backoff
+	lim       startLimit
+}
+
+func newService(u *units.Unit, sp spawner, out *os.File, log *slog.Logger) *service {
+	s := &service{
+		unit:    u,
+		sp:      sp,
+		out:     out,
+		log:     log.With("service", u.Name),
+		cmds:    make(chan command),
+		ended:   make(chan struct{}),
+		changed: make(chan struct{}),
+		st:      Status{Name: u.Name, State: StateInactive, Since: time.Now()},
+	}
+	s.bo = backoff{cfg: u.Backoff, rand: rand.Float64}
+	s.lim = startLimit{cfg: u.StartLimit}
+	return s
+}
+
+// do sends c to the loop and waits for its reply, or for ctx.
+func (s *service) do(ctx context.Context, c command) error {
+	c.reply = make(chan error, 1)
+	select {
+	case s.cmds <- c:
+	case <-s.ended:
+		return fmt.Errorf("service %s: removed", s.unit.Name)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-c.reply:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *service) status() Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.st
+}
+
+// update changes the published status and wakes its watchers.
+func (s *service) update(f func(st *Status)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.st.State
+	f(&s.st)
+	if s.st.State != old {
+		s.st.Since = time.Now()
+	}
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// watch waits until cond holds for the status, or ctx is done.
+func (s *service) watch(ctx context.Context, cond func(Status) bool) (Status, error) {
+	for {
+		s.mu.Lock()
+		st, next := s.st, s.changed
+		s.mu.Unlock()
+		if cond(st) {
+			return st, nil
+		}
+		select {
+		case <-next:
+		case <-ctx.Done():
+			return st, ctx.Err()
+		}
+	}
+}
+
+// settled waits until the service is ready, or can't become ready without
+// being started again; it reports which.
+func (s *service) settled(ctx context.Context) (bool, error) {
+	st, err := s.watch(ctx, func(st Status) bool {
+		switch {
+		case st.Ready:
+			return true
+		case st.State == StateFailed, st.State == StateExited, st.State == StateInactive:
+			return true
+		}
+		return false
+	})
+	return st.Ready, err
+}
+
+// loop handles commands, exits and timers until opQuit is done. A panic in
+// one step is logged, and the loop goes on: vinit must not die of it.
+func (s *service) loop() {
+	defer close(s.ended)
+	for !s.step() {
+	}
+}
+
+func (s *service) step() (done bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.Error("panic in service loop", "panic", v)
+			done = false
+		}
+	}()
+	var exited <-chan reaper.Exit
+	if s.p != nil && s.lastExit == nil {
+		exited = s.p.Exited()
+	}
+	select {
+	case c := <-s.cmds:
+		s.handle(c)
+	case e := <-exited:
+		s.exited(e)
+	case <-timerC(s.killT):
+		s.killT = nil
+		s.log.Warn("stop timeout: killing", "timeout", s.unit.StopTimeout)
+		s.p.Signal(unix.SIGKILL)
+	case <-tickerC(s.lingerT):
+		if !s.p.Alive() {
+			s.ended1()
+		}
+	case <-timerC(s.restartT):
+		s.restartT = nil
+		s.update(func(st *Status) { st.Restarts++ })
+		s.spawn()
+	}
+	return s.quit && s.p == nil
+}
+
+func timerC(t *time.Timer) <-chan time.Time {
+	if t == nil {
+		return nil
+	}
+	return t.C
+}
+
+func tickerC(t *time.Ticker) <-chan time.Time {
+	if t == nil {
+		return nil
+	}
+	return t.C
+}
+
+func (s *service) handle(c command) {
+	reply := func(err error) {
+		if c.reply != nil {
+			c.reply <- err
+		}
+	}
+	switch c.op {
+	case opWait:
+		if s.p == nil {
+			s.cancelRestart()
+			s.update(func(st *Status) { st.State, st.Ready, st.Error = StateWaiting, false, "" })
+		}
+		reply(nil)
+	case opStart:
+		s.stopping, s.restartOK = false, false
+		if s.p == nil {
+			s.cancelRestart()
+			s.lim.clear()
+			s.bo.reset()
+			s.update(func(st *Status) { st.Restarts = 0 })
+			s.spawn()
+		}
+		reply(nil)
+	case opFail:
+		if s.p == nil {
+			s.cancelRestart()
+			s.update(func(st *Status) { st.State, st.Ready, st.Error = StateFailed, false, c.err.Error() })
+		}
+		reply(nil)
+	case opStop, opRestart, opQuit:
+		s.restartOK = c.op == opRestart
+		s.quit = s.quit || c.op == opQuit
+		s.stop(c.reply)
+	case opSignal:
+		if s.p == nil || s.lastExit != nil {
+			reply(fmt.Errorf("signal %s: not running", s.unit.Name))
+			return
+		}
+		reply(s.p.Signal(c.sig))
+	}
+}
+
+// spawn starts the service's process, or fails for good when its start
+// limit is reached.
+func (s *service) spawn() {
+	if !s.lim.allow(time.Now()) {
+		s.failed(fmt.Errorf("start limit reached: %d starts within %v", s.unit.StartLimit.Burst, s.unit.StartLimit.Interval))
+		return
+	}
+	var p proc
+	env, err := s.env(s.unit)
+	if err == nil {
+		p, err = s.sp.spawn(s.unit, env, s.out)
+	}
+	if err != nil {
+		s.log.Error("start failed", "err", err)
+		s.lastExit = nil
+		s.update(func(st *Status) { st.Error = err.Error() })
+		s.decide(false, time.Time{})
+		return
+	}
+	s.p, s.lastExit = p, nil
+	ready := s.unit.Kind != units.Oneshot && s.unit.Kind != units.Notify
+	state := StateStarting
+	if ready {
+		state = StateRunning
+	}
+	s.log.Info("started", "pid", p.Pid())
+	s.update(func(st *Status) {
+		st.State, st.Pid, st.Started, st.Ready, st.Error, st.StatusText = state, p.Pid(), time.Now(), ready, "", ""
+	})
+}
+
+// stop begins stopping the service; reply gets nil once it has no process.
+func (s *service) stop(reply chan error) {
+	s.stopping = true
+	s.cancelRestart()
+	if reply != nil {
+		s.waiters = append(s.waiters, reply)
+	}
+	if s.p == nil {
+		s.stopped()
+		return
+	}
+	if s.killT == nil {
+		s.terminate(s.unit.StopSignal)
+	}
+}
+
+// terminate sends sig to the service and arms the SIGKILL timer.
+func (s *service) terminate(sig unix.Signal) {
+	if err := s.p.Signal(sig); err != nil {
+		s.log.Warn("stop", "err", err)
+	}
+	s.killT = time.NewTimer(s.unit.StopTimeout)
+	s.update(func(st *Status) { st.State, st.Ready = StateStopping, false })
+}
+
+// exited handles the end of the main process: what it left behind is
+// stopped too before the service counts as ended.
+func (s *service) exited(e reaper.Exit) {
+	s.lastExit = &e
+	s.log.Info("exited", "pid", e.Pid, "status", e.String())
+	s.update(func(st *Status) { st.Pid, st.LastExit = 0, e.String() })
+	if !s.p.Alive() {
+		s.ended1()
+		return
+	}
+	if s.killT == nil {
+		s.terminate(s.unit.StopSignal)
+	}
+	s.lingerT = time.NewTicker(lingerPoll)
+}
+
+// ended1 runs once the service has no process left.
+func (s *service) ended1() {
+	if s.killT != nil {
+		s.killT.Stop()
+		s.killT = nil
+	}
+	if s.lingerT != nil {
+		s.lingerT.Stop()
+		s.lingerT = nil
+	}
+	s.p.Release()
+	s.p = nil
+	if s.stopping {
+		s.stopped()
+		return
+	}
+	e := s.lastExit
+	success := e.Status.Exited() && (e.Status.ExitStatus() == 0 || slices.Contains(s.unit.SuccessExitCodes, e.Status.ExitStatus()))
+	s.decide(success, s.status().Started)
+}
+
+// stopped finishes a stop: the service is inactive, or starts again.
+func (s *service) stopped() {
+	s.stopping = false
+	s.update(func(st *Status) { st.State, st.Ready, st.Pid = StateInactive, false, 0 })
+	for _, w := range s.waiters {
+		w <- nil
+	}
+	s.waiters = nil
+	if s.restartOK && !s.quit {
+		s.restartOK = false
+		s.lim.clear()
+		s.bo.reset()
+		s.update(func(st *Status) { st.Restarts = 0 })
+		s.spawn()
+	}
+}
+
+// decide what follows an end that nobody asked for: a restart after the
+// backoff delay, or the end for good. started is when the process that
+// ended had started (zero if it never did).
+func (s *service) decide(success bool, started time.Time) {
+	u := s.unit
+	restart := u.Restart == units.RestartAlways || (u.Restart == units.RestartOnFailure && !success)
+	if restart {
+		if !started.IsZero() && u.Backoff.Reset > 0 && time.Since(started) >= u.Backoff.Reset {
+			s.bo.reset()
+		}
+		d := s.bo.delay()
+		s.log.Info("restarting", "delay", d)
+		s.restartT = time.NewTimer(d)
+		s.update(func(st *Status) { st.State, st.Ready = StateBackoff, false })
+		return
+	}
+	if success {
+		s.update(func(st *Status) {
+			st.State = StateExited
+			st.Ready = u.Kind == units.Oneshot
+		})
+		return
+	}
+	reason := s.status().Error
+	if s.lastExit != nil {
+		reason = s.lastExit.String()
+	}
+	s.failed(fmt.Errorf("%s", reason))
+}
+
+// failed puts the service in StateFailed and runs its failure action.
+func (s *service) failed(err error) {
+	s.log.Error("failed", "err", err, "on_failure", s.unit.OnFailure)
+	s.update(func(st *Status) { st.State, st.Ready, st.Error = StateFailed, false, err.Error() })
+	if s.fail != nil {
+		s.fail(s)
+	}
+}
+
+func (s *service) cancelRestart() {
+	if s.restartT != nil {
+		s.restartT.Stop()
+		s.restartT = nil
+	}
+}

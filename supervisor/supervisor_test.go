@@ -1,0 +1,303 @@
+package supervisor
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"maps"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vservers/vserver/reaper"
+	"github.com/vservers/vserver/units"
+)
+
+var (
+	discard = slog.New(slog.DiscardHandler)
+	rp      *reaper.Reaper
+)
+
+func TestMain(m *testing.M) {
+	var err error
+	if rp, err = reaper.New(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go rp.Run(ctx)
+	code := m.Run()
+	cancel()
+	os.Exit(code)
+}
+
+// testUnit is a unit with the defaults the parser fills in.
+func testUnit(name string, argv ...string) *units.Unit {
+	return &units.Unit{
+		Name:        name,
+		Kind:        units.Simple,
+		Exec:        argv,
+		Stdin:       "null",
+		Restart:     units.RestartNever,
+		Backoff:     units.Backoff{Initial: 10 * time.Millisecond, Max: 100 * time.Millisecond, Factor: 2, Reset: 10 * time.Second},
+		StopSignal:  unix.SIGTERM,
+		StopTimeout: 10 * time.Second,
+		OnFailure:   units.ActionIgnore,
+	}
+}
+
+// testSet orders units as units.Set does: a unit follows what it requires,
+// wants or is after, and what is before it.
+type testSet struct {
+	units map[string]*units.Unit
+	order []string
+}
+
+func newTestSet(us ...*units.Unit) *testSet {
+	s := &testSet{units: make(map[string]*units.Unit)}
+	for _, u := range us {
+		s.units[u.Name] = u
+	}
+	seen := make(map[string]bool)
+	var visit func(n string)
+	visit = func(n string) {
+		if seen[n] {
+			return
+		}
+		seen[n] = true
+		for _, p := range s.Predecessors(n) {
+			visit(p)
+		}
+		s.order = append(s.order, n)
+	}
+	for _, u := range us {
+		visit(u.Name)
+	}
+	return s
+}
+
+func (s *testSet) Names() []string          { return slices.Sorted(maps.Keys(s.units)) }
+func (s *testSet) Get(n string) *units.Unit { return s.units[n] }
+func (s *testSet) Order() []string          { return s.order }
+func (s *testSet) Predecessors(n string) []string {
+	u := s.units[n]
+	p := slices.Concat(u.Requires, u.Wants, u.After)
+	for _, v := range s.units {
+		if slices.Contains(v.Before, n) {
+			p = append(p, v.Name)
+		}
+	}
+	slices.Sort(p)
+	return slices.Compact(p)
+}
+
+// syncBuffer is a console the test can read while services write to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+func start(t *testing.T, console *syncBuffer, us ...*units.Unit) *Supervisor {
+	t.Helper()
+	cfg := Config{Reaper: rp, Log: slog.New(slog.NewTextHandler(os.Stderr, nil))}
+	if console != nil {
+		cfg.Console = console
+	}
+	s := New(cfg)
+	if err := s.start(newTestSet(us...)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := s.Stop(ctx); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+	})
+	return s
+}
+
+// waitState waits for name to reach a state that cond accepts.
+func waitState(t *testing.T, s *Supervisor, name string, cond func(Status) bool) Status {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	s.mu.Lock()
+	svc := s.services[name]
+	s.mu.Unlock()
+	st, err := svc.watch(ctx, cond)
+	if err != nil {
+		t.Fatalf("%s: still %s (%+v): %v", name, st.State, st, err)
+	}
+	return st
+}
+
+// waitFile waits until path exists.
+func waitFile(t *testing.T, path string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	for {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s never appeared", path)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+func is(state State) func(Status) bool { return func(st Status) bool { return st.State == state } }
+
+func TestCrashingServiceRestartsUntilStartLimit(t *testing.T) {
+	runs := t.TempDir() + "/runs"
+	u := testUnit("crash", "sh", "-c", "echo run >> "+runs+"; exit 3")
+	u.Restart = units.RestartOnFailure
+	u.StartLimit = units.StartLimit{Burst: 3, Interval: time.Hour}
+	s := start(t, nil, u)
+	st := waitState(t, s, "crash", is(StateFailed))
+	b, _ := os.ReadFile(runs)
+	if got := strings.Count(string(b), "run\n"); got != 3 {
+		t.Errorf("ran %d times, want 3", got)
+	}
+	if st.Restarts != 3 || st.LastExit != "exit status 3" || !strings.Contains(st.Error, "start limit") {
+		t.Errorf("got restarts %d, last exit %q, error %q; want 3, exit status 3, start limit", st.Restarts, st.LastExit, st.Error)
+	}
+}
+
+func TestOutputIsPrefixed(t *testing.T) {
+	var console syncBuffer
+	u := testUnit("hello", "sh", "-c", "echo out; echo err >&2")
+	s := start(t, &console, u)
+	waitState(t, s, "hello", is(StateExited))
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	for !strings.Contains(console.String(), "hello | out\n") || !strings.Contains(console.String(), "hello | err\n") {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("console %q, want both lines prefixed \"hello | \"", console.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+func TestEnvAndPath(t *testing.T) {
+	out := t.TempDir() + "/env"
+	envFile := t.TempDir() + "/env.conf"
+	os.WriteFile(envFile, []byte("# comment\nA=from-file\nB=from-file\n"), 0o644)
+	u := testUnit("env", "sh", "-c", "echo $PATH $A $B > "+out)
+	u.EnvFiles = []string{envFile}
+	u.Env = []string{"B=from-unit"}
+	s := start(t, nil, u)
+	waitState(t, s, "env", is(StateExited))
+	b, _ := os.ReadFile(out)
+	want := strings.TrimPrefix(DefaultEnv[0], "PATH=") + " from-file from-unit\n"
+	if string(b) != want {
+		t.Errorf("got %q, want %q", b, want)
+	}
+}
+
+func TestMissingCommandFails(t *testing.T) {
+	s := start(t, nil, testUnit("nosuch", "no-such-command-here"))
+	st := waitState(t, s, "nosuch", is(StateFailed))
+	if !strings.Contains(st.Error, "no-such-command-here") {
+		t.Errorf("error %q, want it to name the command", st.Error)
+	}
+}
+
+// TestStopKillsWhatIgnoresTerm: a service that ignores SIGTERM, in its main
+// process and in a child, is killed after its stop timeout, the child too.
+func TestStopKillsWhatIgnoresTerm(t *testing.T) {
+	ready := t.TempDir() + "/ready"
+	u := testUnit("stubborn", "sh", "-c", "trap '' TERM; sleep 1000 & touch "+ready+"; while :; do sleep 0.05; done")
+	u.StopTimeout = 300 * time.Millisecond
+	s := start(t, nil, u)
+	st := waitState(t, s, "stubborn", is(StateRunning))
+	waitFile(t, ready)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := s.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st2 := waitState(t, s, "stubborn", is(StateInactive))
+	if st2.LastExit != "signal: SIGKILL" {
+		t.Errorf("last exit %q, want signal: SIGKILL", st2.LastExit)
+	}
+	if err := unix.Kill(-st.Pid, 0); err != unix.ESRCH {
+		t.Errorf("process group %d after stop: kill 0 = %v, want ESRCH", st.Pid, err)
+	}
+}
+
+// TestLeftoversStoppedWhenMainExits: what a service leaves in its process
+// group when its main process exits is stopped before it counts as ended.
+func TestLeftoversStoppedWhenMainExits(t *testing.T) {
+	pidFile := t.TempDir() + "/pid"
+	u := testUnit("leaver", "sh", "-c", "sleep 1000 & echo $! > "+pidFile+"; exit 0")
+	s := start(t, nil, u)
+	st := waitState(t, s, "leaver", is(StateExited))
+	if st.LastExit != "exit status 0" {
+		t.Errorf("last exit %q, want exit status 0", st.LastExit)
+	}
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err := unix.Kill(pid, 0); err != unix.ESRCH {
+		t.Errorf("leftover sleep %d after the service ended: kill 0 = %v, want ESRCH", pid, err)
+	}
+}
+
+// TestStartOrder: B requires A and C requires B; each starts only once the
+// one before is ready, which a oneshot is when it exited successfully.
+func TestStartOrder(t *testing.T) {
+	log := t.TempDir() + "/log"
+	a := testUnit("a", "sh", "-c", "sleep 0.2; echo a >> "+log)
+	b := testUnit("b", "sh", "-c", "sleep 0.1; echo b >> "+log)
+	b.Requires = []string{"a"}
+	c := testUnit("c", "sh", "-c", "echo c >> "+log)
+	c.Requires = []string{"b"}
+	for _, u := range []*units.Unit{a, b, c} {
+		u.Kind = units.Oneshot
+	}
+	s := start(t, nil, c, b, a)
+	waitState(t, s, "c", is(StateExited))
+	got, _ := os.ReadFile(log)
+	if string(got) != "a\nb\nc\n" {
+		t.Errorf("start order %q, want a b c", got)
+	}
+}
+
+// TestRequiredFailureBlocks: what requires a failed unit is never started.
+func TestRequiredFailureBlocks(t *testing.T) {
+	a := testUnit("a", "false")
+	a.Kind = units.Oneshot
+	b := testUnit("b", "sleep", "1000")
+	b.Requires = []string{"a"}
+	s := start(t, nil, a, b)
+	st := waitState(t, s, "b", is(StateFailed))
+	if st.Pid != 0 || !strings.Contains(st.Error, "a") {
+		t.Errorf("got pid %d, error %q; want never started, naming a", st.Pid, st.Error)
+	}
+}
