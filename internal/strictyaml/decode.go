@@ -344,6 +344,9 @@ func (d *decoder) decode(n *yaml.Node, path string, v reflect.Value, depth int) 
 
 func intRange(t reflect.Type) string {
 	bits := t.Bits()
+	if bits == 64 {
+		return ""
+	}
 	if t.Kind() >= reflect.Uint && t.Kind() <= reflect.Uintptr {
 		return fmt.Sprintf(" from 0 to %d", uint64(1)<<bits-1)
 	}
@@ -510,7 +513,12 @@ func resolve(n *yaml.Node) *yaml.Node {
 	return n
 }
 
-// describe names what a node holds, for "want X, got Y" messages.
+// Describe names what a node holds, for "want X, got Y" messages: a mapping,
+// a list, null, string "x", integer 5, number 1.5, boolean true.
+func Describe(n *yaml.Node) string {
+	return describe(resolve(n))
+}
+
 func describe(n *yaml.Node) string {
 	switch n.Kind {
 	case yaml.MappingNode:
