@@ -1,0 +1,117 @@
+package context
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/vservers/vserver/internal/cgroup"
+)
+
+// Cleanup removes everything u records: it kills the context's init (when
+// the PID still names it) and every process left in its cgroup, removes the
+// cgroup and deletes the host end of the veth pair. It is idempotent: what
+// is already gone is skipped.
+func Cleanup(u Undo) error {
+	var errs []error
+	if Alive(u) {
+		if err := killAndWait(u.Pid, 10*time.Second); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if u.Cgroup != "" {
+		if g, err := cgroup.Open(u.Cgroup); err != nil {
+			errs = append(errs, err)
+		} else if len(g.Dirs()) > 0 {
+			if err := g.Kill(); err != nil {
+				errs = append(errs, err)
+			}
+			if err := g.RemoveWhenEmpty(10 * time.Second); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if u.HostIf != "" {
+		if l, err := netlink.LinkByName(u.HostIf); err == nil && l.Type() == "veth" {
+			if err := netlink.LinkDel(l); err != nil && !errors.Is(err, unix.ENODEV) {
+				errs = append(errs, fmt.Errorf("delete veth %s: %w", u.HostIf, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Alive reports whether the init that u records is still running (or is an
+// unreaped zombie), and is the same process, not a recycled PID.
+func Alive(u Undo) bool {
+	if u.Pid <= 0 {
+		return false
+	}
+	st, err := ProcStartTime(u.Pid)
+	return err == nil && st == u.StartTime
+}
+
+// killAndWait SIGKILLs pid and waits until it has exited. In a PID namespace
+// the kernel then kills every other process of the namespace too.
+func killAndWait(pid int, timeout time.Duration) error {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		if err == unix.ESRCH {
+			return nil
+		}
+		return fmt.Errorf("pidfd_open %d: %w", pid, err)
+	}
+	defer unix.Close(fd)
+	if err := unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0); err != nil && err != unix.ESRCH {
+		return fmt.Errorf("kill %d: %w", pid, err)
+	}
+	return WaitPidfd(fd, timeout)
+}
+
+// WaitPidfd waits until the process behind the pidfd has exited.
+func WaitPidfd(fd int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		ms := int(time.Until(deadline) / time.Millisecond)
+		if ms <= 0 {
+			return errors.New("process did not exit in time")
+		}
+		n, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, ms)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			return nil
+		}
+	}
+}
+
+// ProcStartTime is the start time of pid in clock ticks since boot (field 22
+// of /proc/PID/stat): with the PID it names one process for good.
+func ProcStartTime(pid int) (uint64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may hold spaces and parentheses: skip
+	// past its last ')'.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("parse /proc/%d/stat", pid)
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 20 {
+		return 0, fmt.Errorf("parse /proc/%d/stat", pid)
+	}
+	return strconv.ParseUint(f[19], 10, 64)
+}

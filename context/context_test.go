@@ -1,0 +1,203 @@
+package context
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/vservers/vserver/internal/cgroup"
+)
+
+var trampoline string // static init stand-in, built by TestMain
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "vctx-test")
+	if err != nil {
+		panic(err)
+	}
+	trampoline = filepath.Join(dir, "trampoline")
+	build := exec.Command("go", "build", "-o", trampoline, "./internal/trampoline")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build trampoline:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Fatal("this test needs root: it creates namespaces, cgroups and veth pairs (CI runs as root)")
+	}
+}
+
+// busyboxRoot makes a minimal root directory from the host's static busybox.
+func busyboxRoot(t *testing.T) string {
+	t.Helper()
+	bb, err := exec.LookPath("busybox")
+	if err != nil {
+		t.Fatal("busybox not found: apt-get install busybox-static")
+	}
+	root := t.TempDir()
+	for _, d := range []string{"bin", "sbin", "etc", "proc", "sys", "dev", "run", "tmp"} {
+		os.MkdirAll(filepath.Join(root, d), 0o755)
+	}
+	data, err := os.ReadFile(bb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "bin/busybox"), data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []string{"sh", "cat", "ls", "ip", "hostname", "ps", "grep", "mount", "mknod", "sleep", "echo", "wc"} {
+		os.Symlink("busybox", filepath.Join(root, "bin", a))
+	}
+	return root
+}
+
+// testAddr is the guest address of these tests: a /24 no host network
+// uses, routed only to the test's own veth.
+var testAddr = netip.MustParsePrefix("10.77.250.2/24")
+
+func TestStartShowsTheGuestOnlyItsContext(t *testing.T) {
+	requireRoot(t)
+	root := busyboxRoot(t)
+	name := fmt.Sprintf("t%d", os.Getpid()%100000)
+	script := `
+echo "pid=$$"
+echo "hostname=$(hostname)"
+set -- /proc/[0-9]*; echo "procs=$#"
+echo "addrs=$(ip -o addr show | grep -v ' lo ' | wc -l)"
+ip -o -4 addr show dev eth0
+grep CapBnd /proc/self/status
+ls /oldroot 2>&1 | head -1
+if mount -t tmpfs x /tmp 2>/dev/null; then echo mount=allowed; else echo mount=denied; fi
+if mknod /tmp/sda b 8 0 2>/dev/null; then echo mknod=allowed; else echo mknod=denied; fi
+cat /proc/kcore 2>/dev/null | wc -c | sed 's/^ */kcore=/'
+echo 1 > /proc/sysrq-trigger 2>/dev/null && echo sysrq=writable || echo sysrq=denied
+cat /proc/self/cgroup
+`
+	var out bytes.Buffer
+	r, w, _ := os.Pipe()
+	var saved []Undo
+	spec := &Spec{
+		Name: name, Hostname: "guest-" + name, Rootfs: root, Init: trampoline,
+		InitArgs: []string{"/bin/sh", "-c", script},
+		Network:  Network{Mode: NetIsolated, Addresses: []netip.Prefix{testAddr}},
+		Cgroup:   "vhost-test/" + name,
+		Stdout:   w, Stderr: w,
+	}
+	c, err := Start(spec, func(u Undo) error { saved = append(saved, u); return nil })
+	w.Close()
+	if err != nil {
+		r.Close()
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { out.ReadFrom(r); close(done) }()
+
+	// From the host: the route to the guest goes to our veth only.
+	routes, err := netlink.RouteGet(testAddr.Addr().AsSlice())
+	if err != nil || len(routes) != 1 {
+		t.Fatalf("route to %s: %v %v", testAddr.Addr(), routes, err)
+	}
+	link, _ := netlink.LinkByIndex(routes[0].LinkIndex)
+	if link == nil || link.Attrs().Name != HostIfName(name) {
+		t.Fatalf("route to %s goes to %v, want %s", testAddr.Addr(), link, HostIfName(name))
+	}
+
+	ws, err := c.Wait()
+	<-done
+	if err != nil || ws.ExitStatus() != 0 {
+		t.Fatalf("guest script: %v %v\n%s", ws, err, out.String())
+	}
+	got := out.String()
+	t.Logf("guest said:\n%s", got)
+	for _, want := range []string{
+		"pid=1\n", "hostname=guest-" + name + "\n", "procs=1\n", "addrs=1\n",
+		"inet " + testAddr.String(), "mount=denied", "mknod=denied", "kcore=0", "sysrq=denied",
+		"0::/\n", "No such file or directory",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("guest output lacks %q", want)
+		}
+	}
+	var bnd uint64
+	if i := strings.Index(got, "CapBnd:\t"); i < 0 {
+		t.Error("no CapBnd line")
+	} else {
+		fmt.Sscanf(got[i+len("CapBnd:\t"):], "%x", &bnd)
+	}
+	for _, c := range []string{"CAP_SYS_ADMIN", "CAP_NET_ADMIN", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_MKNOD", "CAP_SYS_PTRACE"} {
+		if bnd&(1<<capByName[c]) != 0 {
+			t.Errorf("bounding set %#x has %s", bnd, c)
+		}
+	}
+	if bnd&(1<<capByName["CAP_SYS_BOOT"]) == 0 {
+		t.Errorf("bounding set %#x lacks CAP_SYS_BOOT", bnd)
+	}
+
+	if len(saved) == 0 || saved[len(saved)-1].HostIf == "" || saved[len(saved)-1].Pid == 0 {
+		t.Fatalf("undo records %+v lack the veth or pid", saved)
+	}
+	if err := Cleanup(c.Undo); err != nil {
+		t.Fatal(err)
+	}
+	assertNothingLeft(t, c.Undo)
+}
+
+func TestStartFailureLeavesNothing(t *testing.T) {
+	requireRoot(t)
+	root := busyboxRoot(t)
+	// /run as a file makes the setup stage fail after the cgroup and the
+	// veth pair exist.
+	os.Remove(filepath.Join(root, "run"))
+	os.WriteFile(filepath.Join(root, "run"), nil, 0o644)
+	name := fmt.Sprintf("f%d", os.Getpid()%100000)
+	var last Undo
+	_, err := Start(&Spec{
+		Name: name, Rootfs: root, Init: trampoline, InitArgs: []string{"/bin/true"},
+		Network: Network{Mode: NetIsolated, Addresses: []netip.Prefix{testAddr}},
+		Cgroup:  "vhost-test/" + name,
+	}, func(u Undo) error { last = u; return nil })
+	if err == nil || !strings.Contains(err.Error(), "root filesystem") {
+		t.Fatalf("Start = %v, want a root filesystem error", err)
+	}
+	assertNothingLeft(t, last)
+}
+
+func assertNothingLeft(t *testing.T, u Undo) {
+	t.Helper()
+	if Alive(u) {
+		t.Errorf("init %d still running", u.Pid)
+	}
+	if g, err := cgroup.Open(u.Cgroup); err == nil && len(g.Dirs()) > 0 {
+		t.Errorf("cgroup left: %v", g.Dirs())
+	}
+	if u.HostIf != "" {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			_, err := netlink.LinkByName(u.HostIf)
+			if err != nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("veth %s left", u.HostIf)
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}

@@ -1,0 +1,357 @@
+package context
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// setupArg is the hidden first argument that makes a binary importing this
+// package the setup stage instead of itself.
+const setupArg = "__vhost_context_setup"
+
+// The setup stage's inherited files, after stdin, stdout and stderr.
+const (
+	configFd = 3 // read: the setupConfig as JSON, then EOF, which means "go"
+	errorFd  = 4 // write: a setupError as JSON; closed on exec when all went well
+)
+
+// setupConfig is what the setup stage needs: the Spec, resolved.
+type setupConfig struct {
+	Rootfs       string
+	Hostname     string
+	Init         string
+	InitArgs     []string
+	Env          []string
+	Isolated     bool
+	Addresses    []netip.Prefix
+	Gateway4     netip.Addr
+	Gateway6     netip.Addr
+	Capabilities []string
+	NoNewPrivs   bool
+}
+
+type setupError struct {
+	Step string
+	Err  string
+}
+
+func init() {
+	if len(os.Args) > 1 && os.Args[1] == setupArg {
+		// Every namespace operation below happens on this thread, and
+		// execve from it makes its state the process's. Never unlocked.
+		runtime.LockOSThread()
+		runSetup()
+	}
+}
+
+// runSetup is the setup stage's main. It never returns.
+func runSetup() {
+	errPipe := os.NewFile(errorFd, "error pipe")
+	fail := func(step string, err error) {
+		json.NewEncoder(errPipe).Encode(setupError{Step: step, Err: err.Error()})
+		os.Exit(1)
+	}
+	var cfg setupConfig
+	b, err := io.ReadAll(os.NewFile(configFd, "config pipe"))
+	if err != nil {
+		fail("read config", err)
+	}
+	if len(b) == 0 {
+		os.Exit(1) // the host gave up before handing over: nothing to report to
+	}
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		fail("read config", err)
+	}
+	// We are in the vserver's cgroup by now: the cgroup namespace's root
+	// is that cgroup.
+	if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+		fail("cgroup namespace", err)
+	}
+	if err := unix.Sethostname([]byte(cfg.Hostname)); err != nil {
+		fail("hostname", err)
+	}
+	if err := setupNetwork(&cfg); err != nil {
+		fail("network", err)
+	}
+	if err := setupRoot(&cfg); err != nil {
+		fail("root filesystem", err)
+	}
+	if err := limitBoundingSet(cfg.Capabilities); err != nil {
+		fail("capabilities", err)
+	}
+	if err := limitInheritable(cfg.Capabilities); err != nil {
+		fail("capabilities", err)
+	}
+	if cfg.NoNewPrivs {
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			fail("no_new_privs", err)
+		}
+	}
+	// Nothing of the host's may leak in: every fd above stderr closes on
+	// exec (the error pipe too, which tells the host that exec happened).
+	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		fail("close fds", err)
+	}
+	argv := append([]string{InitPath}, cfg.InitArgs...)
+	err = unix.Exec(InitPath, argv, cfg.Env)
+	fail("exec "+InitPath, err)
+}
+
+// setupRoot makes cfg.Rootfs the root of this mount namespace, with fresh
+// /proc, /sys, /dev, /run and /tmp and the host's init bound read-only.
+func setupRoot(cfg *setupConfig) error {
+	// Clone gave us a copy of the host's mounts, still sharing propagation
+	// with them: cut that first, or our mounts would appear on the host.
+	if err := mount("", "/", "", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
+		return err
+	}
+	root := cfg.Rootfs
+	// pivot_root needs the new root to be a mount point.
+	if err := mount(root, root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return err
+	}
+	in := func(p string) string { return filepath.Join(root, p) }
+	for _, d := range []string{"proc", "sys", "dev", "run", "tmp", "sbin"} {
+		if err := mkdirBeneath(root, d, 0o755); err != nil {
+			return err
+		}
+	}
+	const nosuidNodev = unix.MS_NOSUID | unix.MS_NODEV
+	steps := []struct {
+		source, target, fstype string
+		flags                  uintptr
+		data                   string
+	}{
+		{"proc", in("proc"), "proc", nosuidNodev | unix.MS_NOEXEC, ""},
+		{"sysfs", in("sys"), "sysfs", nosuidNodev | unix.MS_NOEXEC | unix.MS_RDONLY, ""},
+		{"tmpfs", in("dev"), "tmpfs", unix.MS_NOSUID | unix.MS_STRICTATIME, "mode=755,size=65536k"},
+		{"tmpfs", in("run"), "tmpfs", nosuidNodev, "mode=755,size=20%"},
+		{"tmpfs", in("tmp"), "tmpfs", nosuidNodev, "mode=1777,size=50%"},
+	}
+	for _, s := range steps {
+		if err := mount(s.source, s.target, s.fstype, s.flags, s.data); err != nil {
+			return err
+		}
+	}
+	if err := setupDev(in("dev")); err != nil {
+		return err
+	}
+	if err := maskProc(root); err != nil {
+		return err
+	}
+	if err := bindInit(cfg.Init, root); err != nil {
+		return err
+	}
+	return pivotRoot(root)
+}
+
+// devices are the nodes of the guest's /dev, as in runc's default set.
+var devices = []struct {
+	name         string
+	major, minor uint32
+}{
+	{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
+}
+
+func setupDev(dev string) error {
+	for _, d := range devices {
+		p := filepath.Join(dev, d.name)
+		if err := unix.Mknod(p, unix.S_IFCHR|0o666, int(unix.Mkdev(d.major, d.minor))); err != nil {
+			return fmt.Errorf("mknod %s: %w", p, err)
+		}
+		if err := unix.Chmod(p, 0o666); err != nil { // past the umask
+			return err
+		}
+	}
+	for _, d := range []string{"pts", "shm"} {
+		if err := os.Mkdir(filepath.Join(dev, d), 0o755); err != nil {
+			return err
+		}
+	}
+	if err := mount("devpts", filepath.Join(dev, "pts"), "devpts", unix.MS_NOSUID|unix.MS_NOEXEC,
+		"newinstance,ptmxmode=0666,mode=0620,gid=5"); err != nil {
+		return err
+	}
+	if err := mount("shm", filepath.Join(dev, "shm"), "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=1777,size=65536k"); err != nil {
+		return err
+	}
+	links := [][2]string{{"pts/ptmx", "ptmx"}, {"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"},
+		{"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"}}
+	for _, l := range links {
+		if err := os.Symlink(l[0], filepath.Join(dev, l[1])); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// maskedPaths and readonlyPaths are runc's defaults: kernel interfaces a
+// guest must neither read nor change.
+var (
+	maskedPaths = []string{"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+		"/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+		"/sys/devices/virtual/powercap"}
+	readonlyPaths = []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}
+)
+
+func maskProc(root string) error {
+	for _, p := range maskedPaths {
+		target := filepath.Join(root, p)
+		fi, err := os.Stat(target)
+		if err != nil {
+			continue // not on this kernel
+		}
+		if fi.IsDir() {
+			err = mount("tmpfs", target, "tmpfs", unix.MS_RDONLY, "size=0")
+		} else {
+			err = mount(filepath.Join(root, "dev/null"), target, "", unix.MS_BIND, "")
+		}
+		if err != nil {
+			return err
+		}
+	}
+	for _, p := range readonlyPaths {
+		target := filepath.Join(root, p)
+		if _, err := os.Stat(target); err != nil {
+			continue
+		}
+		if err := mount(target, target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return err
+		}
+		if err := mount(target, target, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// bindInit binds the host's init binary read-only onto InitPath, making the
+// mount point if the image lacks it.
+func bindInit(init, root string) error {
+	target := filepath.Join(root, InitPath)
+	if fi, err := os.Lstat(target); err != nil || !fi.Mode().IsRegular() {
+		if err == nil {
+			return fmt.Errorf("%s in the image is not a regular file", InitPath)
+		}
+		f, err := os.OpenFile(target, os.O_CREATE|os.O_EXCL|os.O_WRONLY|unix.O_NOFOLLOW, 0o755)
+		if err != nil {
+			return fmt.Errorf("make the mount point for init: %w", err)
+		}
+		f.Close()
+	}
+	if err := mount(init, target, "", unix.MS_BIND, ""); err != nil {
+		return err
+	}
+	return mount(init, target, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV, "")
+}
+
+// pivotRoot makes root the root directory and detaches the old one, so no
+// path leads back to the host's files.
+func pivotRoot(root string) error {
+	if err := unix.Chdir(root); err != nil {
+		return err
+	}
+	// pivot_root(".", ".") stacks the old root on top of the new one; the
+	// detach then uncovers the new root (runc's pivotRoot).
+	if err := unix.PivotRoot(".", "."); err != nil {
+		return fmt.Errorf("pivot_root %s: %w", root, err)
+	}
+	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("detach the host's root: %w", err)
+	}
+	return unix.Chdir("/")
+}
+
+// mkdirBeneath makes dir below root unless it exists, refusing a symlink
+// that could point out of the image.
+func mkdirBeneath(root, dir string, mode os.FileMode) error {
+	p := filepath.Join(root, dir)
+	fi, err := os.Lstat(p)
+	switch {
+	case err == nil && fi.IsDir():
+		return nil
+	case err == nil:
+		return fmt.Errorf("/%s in the image is not a directory", dir)
+	case errors.Is(err, os.ErrNotExist):
+		return os.Mkdir(p, mode)
+	}
+	return err
+}
+
+func mount(source, target, fstype string, flags uintptr, data string) error {
+	for {
+		err := unix.Mount(source, target, fstype, flags, data)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return &os.PathError{Op: "mount " + fstype + " " + source, Path: target, Err: err}
+		}
+		return nil
+	}
+}
+
+// setupNetwork brings up loopback and, when isolated, the guest's end of the
+// veth pair with its addresses and default routes.
+func setupNetwork(cfg *setupConfig) error {
+	lo, err := netlink.LinkByName("lo")
+	if err != nil {
+		return fmt.Errorf("find lo: %w", err)
+	}
+	if err := netlink.LinkSetUp(lo); err != nil {
+		return fmt.Errorf("bring lo up: %w", err)
+	}
+	if !cfg.Isolated {
+		return nil
+	}
+	eth, err := netlink.LinkByName(GuestIf)
+	if err != nil {
+		return fmt.Errorf("find %s: %w", GuestIf, err)
+	}
+	// The guest has exactly its configured addresses: no IPv6 link-local
+	// one appears when the link comes up. (/proc/sys/net is this network
+	// namespace's, whichever /proc it is read through.)
+	if err := os.WriteFile("/proc/sys/net/ipv6/conf/"+GuestIf+"/addr_gen_mode", []byte("1"), 0); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("turn off IPv6 link-local addresses: %w", err)
+	}
+	for _, p := range cfg.Addresses {
+		a := &netlink.Addr{IPNet: prefixIPNet(p)}
+		if p.Addr().Is6() {
+			a.Flags = unix.IFA_F_NODAD
+		}
+		if err := netlink.AddrAdd(eth, a); err != nil {
+			return fmt.Errorf("add address %s to %s: %w", p, GuestIf, err)
+		}
+	}
+	if err := netlink.LinkSetUp(eth); err != nil {
+		return fmt.Errorf("bring %s up: %w", GuestIf, err)
+	}
+	for _, gw := range []netip.Addr{cfg.Gateway4, cfg.Gateway6} {
+		if !gw.IsValid() {
+			continue
+		}
+		r := &netlink.Route{LinkIndex: eth.Attrs().Index, Gw: net.IP(gw.AsSlice()), Flags: int(netlink.FLAG_ONLINK)}
+		if err := netlink.RouteAdd(r); err != nil {
+			return fmt.Errorf("add default route via %s: %w", gw, err)
+		}
+	}
+	return nil
+}
+
+func prefixIPNet(p netip.Prefix) *net.IPNet {
+	bits := 32
+	if p.Addr().Is6() {
+		bits = 128
+	}
+	return &net.IPNet{IP: net.IP(p.Addr().AsSlice()), Mask: net.CIDRMask(p.Bits(), bits)}
+}

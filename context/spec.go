@@ -1,0 +1,156 @@
+package context
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"regexp"
+	"slices"
+
+	"github.com/vservers/vserver/internal/cgroup"
+)
+
+// Network modes.
+const (
+	NetIsolated = "isolated" // own network namespace and a veth pair to the host
+	NetNone     = "none"     // own network namespace with loopback only
+)
+
+// GuestIf is the name of the guest's end of the veth pair.
+const GuestIf = "eth0"
+
+// Spec describes a context to create.
+type Spec struct {
+	Name     string // names the cgroup and the host's veth
+	Hostname string
+	Rootfs   string   // host path of the guest's root directory
+	Init     string   // host path of the init binary, bind-mounted read-only at InitPath
+	InitArgs []string // arguments after InitPath
+	Env      []string // init's environment (the setup stage clears the rest)
+
+	Network Network
+	Cgroup  string        // cgroup path, e.g. "vhost/NAME"
+	Limits  cgroup.Limits // quotas of the cgroup
+
+	// Capabilities is the bounding set the guest keeps, as names like
+	// "CAP_CHOWN"; nil means DefaultCapabilities.
+	Capabilities []string
+	NoNewPrivs   bool
+
+	// The guest init's standard files; nil means /dev/null.
+	Stdin, Stdout, Stderr *os.File
+}
+
+// InitPath is where the guest sees its init.
+const InitPath = "/sbin/vinit"
+
+// Network is how the context reaches the world.
+type Network struct {
+	Mode string // NetIsolated (default) or NetNone
+	// Addresses are the guest's addresses with their prefix length, e.g.
+	// 10.77.0.2/24. The host reaches each through a /32 (/128) route on its
+	// end of the veth pair.
+	Addresses []netip.Prefix
+	// Gateway is the host end's address, the guest's default route; zero
+	// means the first address of the first IPv4 prefix.
+	Gateway netip.Addr
+	HostIf  string // the host end's name; empty derives it from Name
+}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+
+// ValidName checks a vserver name: it becomes a path component, a cgroup
+// and part of an interface name.
+func ValidName(name string) error {
+	if !nameRE.MatchString(name) {
+		return fmt.Errorf("invalid vserver name %q: want 1 to 32 of a-z, 0-9, '_' and '-', starting with a letter or digit", name)
+	}
+	return nil
+}
+
+// HostIfName is the host end of the veth pair for vserver name: "vh-" and
+// the name, cut to the kernel's 15 bytes.
+func HostIfName(name string) string {
+	n := "vh-" + name
+	if len(n) > 15 {
+		n = n[:15]
+	}
+	return n
+}
+
+// DefaultCapabilities is the bounding set a guest keeps unless its config
+// says otherwise: Docker's default set without CAP_MKNOD (no device nodes
+// of the host's disks can be made), plus CAP_SYS_BOOT, which vinit needs to
+// report reboot and poweroff to the host (in a PID namespace reboot(2) only
+// ends the namespace). Missing, among others: CAP_SYS_ADMIN, CAP_NET_ADMIN,
+// CAP_SYS_MODULE, CAP_SYS_RAWIO, CAP_SYS_TIME, CAP_SYS_PTRACE, CAP_MKNOD.
+var DefaultCapabilities = []string{
+	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER",
+	"CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP",
+	"CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+	"CAP_SYS_BOOT",
+}
+
+func (s *Spec) validate() error {
+	var errs []error
+	if err := ValidName(s.Name); err != nil {
+		errs = append(errs, err)
+	}
+	if fi, err := os.Stat(s.Rootfs); err != nil || !fi.IsDir() {
+		errs = append(errs, fmt.Errorf("rootfs %s: not a directory", s.Rootfs))
+	}
+	if fi, err := os.Stat(s.Init); err != nil || !fi.Mode().IsRegular() {
+		errs = append(errs, fmt.Errorf("init %s: not a regular file", s.Init))
+	}
+	if s.Cgroup == "" {
+		errs = append(errs, errors.New("no cgroup path"))
+	}
+	switch s.Network.Mode {
+	case NetIsolated, NetNone:
+	default:
+		errs = append(errs, fmt.Errorf("network mode %q: want %s or %s", s.Network.Mode, NetIsolated, NetNone))
+	}
+	if s.Network.Mode == NetIsolated && len(s.Network.Addresses) == 0 {
+		errs = append(errs, errors.New("network mode isolated needs at least one address"))
+	}
+	for _, c := range s.capabilities() {
+		if _, ok := capByName[c]; !ok {
+			errs = append(errs, fmt.Errorf("unknown capability %q", c))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Spec) capabilities() []string {
+	if s.Capabilities == nil {
+		return DefaultCapabilities
+	}
+	return s.Capabilities
+}
+
+// gateway is the host end's address for the family of p.
+func (n *Network) gateway(v6 bool) (netip.Addr, bool) {
+	if n.Gateway.IsValid() && n.Gateway.Is6() == v6 {
+		return n.Gateway, true
+	}
+	for _, p := range n.Addresses {
+		if p.Addr().Is6() != v6 {
+			continue
+		}
+		gw := p.Masked().Addr().Next()
+		if gw == p.Addr() {
+			gw = gw.Next()
+		}
+		if !p.Contains(gw) {
+			return netip.Addr{}, false
+		}
+		return gw, true
+	}
+	return netip.Addr{}, false
+}
+
+// guestAddrs are the addresses as the setup stage needs them.
+func (n *Network) hasFamily(v6 bool) bool {
+	return slices.ContainsFunc(n.Addresses, func(p netip.Prefix) bool { return p.Addr().Is6() == v6 })
+}

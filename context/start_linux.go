@@ -1,0 +1,249 @@
+package context
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"syscall"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/vservers/vserver/internal/cgroup"
+)
+
+// Undo is what Cleanup needs to remove a context's traces from the host. Start
+// hands the caller a new Undo before every step that would leave something
+// behind, so the record always covers what exists.
+type Undo struct {
+	Cgroup    string `json:"cgroup,omitempty"`     // cgroup path
+	HostIf    string `json:"host_if,omitempty"`    // host end of the veth pair
+	Pid       int    `json:"pid,omitempty"`        // host PID of the context's init
+	StartTime uint64 `json:"start_time,omitempty"` // its start time, to tell it from a recycled PID
+}
+
+// Context is a running context.
+type Context struct {
+	Name   string
+	Pid    int // host PID of init
+	Undo   Undo
+	proc   *os.Process
+	netDev string
+}
+
+// exe is the binary re-executed as the setup stage; tests may replace it.
+var exe = "/proc/self/exe"
+
+// Start creates the context described by spec and execs init in it. save is
+// called with the undo record before each step that creates something on the
+// host; when it fails, Start undoes what it made and fails. When Start fails
+// nothing of the context is left.
+func Start(spec *Spec, save func(Undo) error) (_ *Context, err error) {
+	if spec.Network.Mode == "" {
+		spec.Network.Mode = NetIsolated
+	}
+	if err := spec.validate(); err != nil {
+		return nil, err
+	}
+	cfg := &setupConfig{
+		Rootfs: spec.Rootfs, Hostname: spec.Hostname, Init: spec.Init, InitArgs: spec.InitArgs,
+		Env: spec.Env, Isolated: spec.Network.Mode == NetIsolated, Addresses: spec.Network.Addresses,
+		Capabilities: spec.capabilities(), NoNewPrivs: spec.NoNewPrivs,
+	}
+	if cfg.Hostname == "" {
+		cfg.Hostname = spec.Name
+	}
+	if cfg.Isolated {
+		gw4, ok4 := spec.Network.gateway(false)
+		gw6, ok6 := spec.Network.gateway(true)
+		if spec.Network.hasFamily(false) && !ok4 || spec.Network.hasFamily(true) && !ok6 {
+			return nil, errors.New("network: no room for the host's address in the guest's prefix; set a gateway")
+		}
+		cfg.Gateway4, cfg.Gateway6 = gw4, gw6
+	}
+
+	undo := Undo{Cgroup: spec.Cgroup}
+	c := &Context{Name: spec.Name}
+	defer func() {
+		if err != nil {
+			Cleanup(undo)
+		}
+	}()
+	if err := save(undo); err != nil {
+		return nil, err
+	}
+	cg, err := cgroup.Create(spec.Cgroup, spec.Limits)
+	if err != nil {
+		return nil, err
+	}
+
+	cfgR, cfgW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	defer cfgR.Close()
+	defer cfgW.Close()
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	defer errR.Close()
+	defer errW.Close()
+
+	cmd := &exec.Cmd{
+		Path:       exe,
+		Args:       []string{"vhost-setup", setupArg},
+		Stdin:      orDevNull(spec.Stdin),
+		Stdout:     orDevNull(spec.Stdout),
+		Stderr:     orDevNull(spec.Stderr),
+		ExtraFiles: []*os.File{cfgR, errW},
+		Env:        []string{},
+		SysProcAttr: &syscall.SysProcAttr{
+			Cloneflags: unix.CLONE_NEWPID | unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWNET,
+			// Its own session: a terminal's Ctrl-C reaches the host side,
+			// which stops the guest in order, not the guest's init.
+			Setsid: true,
+		},
+	}
+	// Born in the cgroup where the kernel can (cgroup v2).
+	if d := cg.UnifiedDir(); d != "" && cgroup.Unified() {
+		fd, err := unix.Open(d, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, fmt.Errorf("open cgroup %s: %w", d, err)
+		}
+		defer unix.Close(fd)
+		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, fd
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start setup stage: %w", err)
+	}
+	c.proc = cmd.Process
+	c.Pid = cmd.Process.Pid
+	cfgR.Close()
+	errW.Close()
+	st, err := ProcStartTime(c.Pid)
+	if err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil, err
+	}
+	undo.Pid, undo.StartTime = c.Pid, st
+	if err := save(undo); err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil, err
+	}
+	// The stage waits for its config, so it runs nothing before this.
+	if !cmd.SysProcAttr.UseCgroupFD {
+		if err := cg.Add(c.Pid); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Isolated {
+		undo.HostIf = spec.Network.HostIf
+		if undo.HostIf == "" {
+			undo.HostIf = HostIfName(spec.Name)
+		}
+		if err := save(undo); err != nil {
+			return nil, err
+		}
+		if err := addVeth(undo.HostIf, c.Pid, &spec.Network, cfg); err != nil {
+			return nil, err
+		}
+	}
+	if err := json.NewEncoder(cfgW).Encode(cfg); err != nil {
+		return nil, fmt.Errorf("hand the config to the setup stage: %w", err)
+	}
+	cfgW.Close()
+	// The stage closes the error pipe by exec'ing init, or reports why not.
+	msg, _ := io.ReadAll(errR)
+	if len(msg) > 0 {
+		var se setupError
+		if json.Unmarshal(msg, &se) != nil {
+			se = setupError{Step: "setup", Err: string(msg)}
+		}
+		cmd.Wait()
+		return nil, fmt.Errorf("context %s: %s: %s", spec.Name, se.Step, se.Err)
+	}
+	c.Undo = undo
+	return c, nil
+}
+
+// Wait waits for the context's init to end and returns how it ended. Only
+// the process that called Start can wait.
+func (c *Context) Wait() (syscall.WaitStatus, error) {
+	ps, err := c.proc.Wait()
+	if err != nil {
+		return 0, err
+	}
+	return ps.Sys().(syscall.WaitStatus), nil
+}
+
+// Signal sends sig to the context's init.
+func (c *Context) Signal(sig os.Signal) error { return c.proc.Signal(sig) }
+
+func orDevNull(f *os.File) *os.File {
+	if f != nil {
+		return f
+	}
+	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return nil
+	}
+	return null
+}
+
+// addVeth makes the veth pair: the host end stays here with the gateway
+// addresses and a host route to each guest address; the guest end goes
+// into the network namespace of pid as GuestIf, where the setup stage
+// configures it.
+func addVeth(hostIf string, pid int, n *Network, cfg *setupConfig) error {
+	veth := &netlink.Veth{
+		LinkAttrs:     netlink.LinkAttrs{Name: hostIf},
+		PeerName:      GuestIf,
+		PeerNamespace: netlink.NsPid(pid),
+	}
+	if err := netlink.LinkAdd(veth); err != nil {
+		return fmt.Errorf("create veth %s: %w", hostIf, err)
+	}
+	link, err := netlink.LinkByName(hostIf)
+	if err != nil {
+		return fmt.Errorf("find veth %s: %w", hostIf, err)
+	}
+	for _, gw := range []netip.Addr{cfg.Gateway4, cfg.Gateway6} {
+		if !gw.IsValid() {
+			continue
+		}
+		a := &netlink.Addr{IPNet: prefixIPNet(netip.PrefixFrom(gw, gw.BitLen()))}
+		if gw.Is6() {
+			a.Flags = unix.IFA_F_NODAD
+		}
+		if err := netlink.AddrAdd(link, a); err != nil {
+			return fmt.Errorf("add address %s to %s: %w", gw, hostIf, err)
+		}
+	}
+	if err := netlink.LinkSetUp(link); err != nil {
+		return fmt.Errorf("bring %s up: %w", hostIf, err)
+	}
+	for _, p := range n.Addresses {
+		gw := cfg.Gateway4
+		if p.Addr().Is6() {
+			gw = cfg.Gateway6
+		}
+		r := &netlink.Route{
+			LinkIndex: link.Attrs().Index,
+			Dst:       prefixIPNet(netip.PrefixFrom(p.Addr(), p.Addr().BitLen())),
+			Src:       net.IP(gw.AsSlice()),
+			Scope:     netlink.SCOPE_LINK,
+		}
+		if err := netlink.RouteAdd(r); err != nil {
+			return fmt.Errorf("route %s to %s: %w", p.Addr(), hostIf, err)
+		}
+	}
+	return nil
+}
