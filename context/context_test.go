@@ -201,3 +201,70 @@ func assertNothingLeft(t *testing.T, u Undo) {
 		}
 	}
 }
+
+func TestExecJoinsEveryNamespaceAndProcsListsIt(t *testing.T) {
+	requireRoot(t)
+	root := busyboxRoot(t)
+	name := fmt.Sprintf("e%d", os.Getpid()%100000)
+	c, err := Start(&Spec{
+		Name: name, Hostname: "in-" + name, Rootfs: root, Init: trampoline,
+		InitArgs: []string{"/bin/sleep", "60"},
+		Network:  Network{Mode: NetNone}, Cgroup: "vhost-test/" + name,
+	}, func(Undo) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := Cleanup(c.Undo); err != nil {
+			t.Error(err)
+		}
+		c.Wait()
+		assertNothingLeft(t, c.Undo)
+	})
+
+	r, w, _ := os.Pipe()
+	p, err := Exec(c.Undo, &ExecSpec{
+		Argv:   []string{"sh", "-c", `echo "pid=$$ host=$(hostname) init=$(cat /proc/1/cmdline | tr '\0' ' ') cwd=$(pwd)"; ls /proc/1/root/ >/dev/null && echo sees-init-root; sleep 5`},
+		Env:    []string{"PATH=/bin"},
+		Stdout: w, Stderr: w,
+	})
+	w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := AddToCgroup(c.Undo, p.Pid); err != nil {
+		t.Fatal(err)
+	}
+	line := make([]byte, 200)
+	n, _ := r.Read(line)
+	got := string(line[:n])
+	for _, want := range []string{"host=in-" + name, "/bin/sleep 60", "cwd=/"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("exec'd command said %q, want %q in it", got, want)
+		}
+	}
+	if strings.HasPrefix(got, "pid=1 ") {
+		t.Errorf("exec'd command is PID 1: %q", got)
+	}
+
+	procs, err := Procs(c.Undo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var guestPids []int
+	for _, pr := range procs {
+		guestPids = append(guestPids, pr.GuestPid)
+	}
+	if len(procs) < 2 || procs[0].GuestPid != 1 || procs[0].Pid != c.Pid {
+		t.Fatalf("Procs = %+v, want init (host %d, guest 1) first and the exec'd shell", procs, c.Pid)
+	}
+	found := false
+	for _, pr := range procs {
+		found = found || pr.Pid == p.Pid
+	}
+	if !found {
+		t.Errorf("Procs lacks the exec'd shell %d: %v", p.Pid, guestPids)
+	}
+	p.Kill()
+	p.Wait()
+}

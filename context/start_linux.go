@@ -39,6 +39,9 @@ type Context struct {
 // exe is the binary re-executed as the setup stage; tests may replace it.
 var exe = "/proc/self/exe"
 
+// ErrNotRunning says that the context an Undo records has no init.
+var ErrNotRunning = errors.New("context is not running")
+
 // Start creates the context described by spec and execs init in it. save is
 // called with the undo record before each step that creates something on the
 // host; when it fails, Start undoes what it made and fails. When Start fails

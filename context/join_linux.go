@@ -1,0 +1,134 @@
+package context
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vservers/vserver/internal/cgroup"
+)
+
+// ExecSpec is a command to run inside a running context.
+type ExecSpec struct {
+	Argv []string
+	Env  []string // the whole environment; PATH is also where Argv[0] is looked up
+	// Capabilities is the bounding set the command keeps; nil means
+	// DefaultCapabilities, the same as the context's init.
+	Capabilities []string
+	// Stdin, Stdout and Stderr are the command's standard files; nil
+	// means /dev/null.
+	Stdin, Stdout, Stderr *os.File
+	// Setsid starts the command in a session of its own; with Ctty it
+	// makes Stdin its controlling terminal.
+	Setsid, Ctty bool
+}
+
+// joinFlags are the namespaces a command joins: all of the context's.
+const joinFlags = unix.CLONE_NEWIPC | unix.CLONE_NEWUTS | unix.CLONE_NEWNET |
+	unix.CLONE_NEWPID | unix.CLONE_NEWCGROUP | unix.CLONE_NEWNS
+
+// Exec starts spec's command in every namespace of the context whose init u
+// records, with its working directory at the guest's root and only the
+// standard files of spec open. It returns the started process; the caller
+// waits for it, and should put it in the context's cgroup (AddToCgroup).
+//
+// The namespaces are joined on a locked OS thread that dies afterwards (a
+// thread that changed its mount namespace must not run other goroutines);
+// the command is forked from that thread and so starts inside.
+func Exec(u Undo, spec *ExecSpec) (*os.Process, error) {
+	if len(spec.Argv) == 0 {
+		return nil, errors.New("exec: no command")
+	}
+	type result struct {
+		p   *os.Process
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
+		p, err := execLocked(u, spec)
+		ch <- result{p, err}
+	}()
+	r := <-ch
+	return r.p, r.err
+}
+
+func execLocked(u Undo, spec *ExecSpec) (*os.Process, error) {
+	fd, err := unix.PidfdOpen(u.Pid, 0)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNotRunning, err)
+	}
+	defer unix.Close(fd)
+	// Checked after the pidfd is held, so the PID can't be recycled between.
+	if !Alive(u) {
+		return nil, ErrNotRunning
+	}
+	if err := unix.Unshare(unix.CLONE_FS); err != nil {
+		return nil, fmt.Errorf("unshare fs: %w", err)
+	}
+	if err := unix.Setns(fd, joinFlags); err != nil {
+		return nil, fmt.Errorf("join the context's namespaces: %w", err)
+	}
+	caps := spec.Capabilities
+	if caps == nil {
+		caps = DefaultCapabilities
+	}
+	if err := limitBoundingSet(caps); err != nil {
+		return nil, err
+	}
+	if err := limitInheritable(caps); err != nil {
+		return nil, err
+	}
+	path, err := lookPath(spec.Argv[0], spec.Env)
+	if err != nil {
+		return nil, err
+	}
+	attr := &os.ProcAttr{
+		Dir:   "/",
+		Env:   spec.Env,
+		Files: []*os.File{orDevNull(spec.Stdin), orDevNull(spec.Stdout), orDevNull(spec.Stderr)},
+		Sys:   &syscall.SysProcAttr{Setsid: spec.Setsid || spec.Ctty, Setctty: spec.Ctty},
+	}
+	p, err := os.StartProcess(path, spec.Argv, attr)
+	if err != nil {
+		return nil, fmt.Errorf("exec %s in the context: %w", spec.Argv[0], err)
+	}
+	return p, nil
+}
+
+// lookPath finds file in the PATH of env, as seen from the calling thread
+// (inside the context).
+func lookPath(file string, env []string) (string, error) {
+	if strings.Contains(file, "/") {
+		return file, nil
+	}
+	path := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			path = v
+		}
+	}
+	for _, dir := range filepath.SplitList(path) {
+		p := filepath.Join(dir, file)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("exec %s: not found in the context's PATH", file)
+}
+
+// AddToCgroup moves pid, a process started with Exec, into the context's
+// cgroup, so the context's limits and usage cover it.
+func AddToCgroup(u Undo, pid int) error {
+	g, err := cgroup.Open(u.Cgroup)
+	if err != nil {
+		return err
+	}
+	return g.Add(pid)
+}
