@@ -83,8 +83,8 @@ type run struct {
 	mode  mode
 	flags []string
 	argv  []string
-	env   []string    // nil: the test's environment without GODEBUG
-	extra []*os.File  // fds 3, 4, ... of vinit (and so of its child)
+	env   []string   // nil: the test's environment without GODEBUG
+	extra []*os.File // fds 3, 4, ... of vinit (and so of its child)
 	sys   *syscall.SysProcAttr
 	stdio [3]*os.File // nil: /dev/null (stdin), the test's stderr
 	// stdout, when set, collects vinit's stdout instead.
