@@ -1,0 +1,142 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/vservers/vserver/internal/vserver"
+)
+
+// options resolves what the lifecycle calls need from the global flags.
+func (g *globals) options() (vserver.Options, error) {
+	o := vserver.Options{
+		Paths: vserver.Paths{Root: g.root},
+		Log:   slog.New(slog.NewTextHandler(os.Stderr, nil)),
+	}
+	v, err := findVinit()
+	if err != nil {
+		return o, err
+	}
+	o.Vinit = v
+	return o, nil
+}
+
+// findVinit finds the vinit binary the guests get: $VHOST_VINIT, else
+// vinit beside the vhost binary, else /usr/lib/vhost/vinit.
+func findVinit() (string, error) {
+	cands := []string{os.Getenv("VHOST_VINIT")}
+	if exe, err := os.Executable(); err == nil {
+		cands = append(cands, filepath.Join(filepath.Dir(exe), "vinit"))
+	}
+	cands = append(cands, "/usr/lib/vhost/vinit", "/usr/local/lib/vhost/vinit")
+	for _, c := range cands {
+		if c == "" {
+			continue
+		}
+		if fi, err := os.Stat(c); err == nil && fi.Mode().IsRegular() {
+			return filepath.Abs(c)
+		}
+	}
+	return "", errors.New("vinit not found: set VHOST_VINIT or install vinit beside vhost")
+}
+
+// oneName checks that args is exactly one vserver name.
+func oneName(args []string) (string, error) {
+	if len(args) != 1 {
+		return "", errUsage
+	}
+	return args[0], nil
+}
+
+func init() {
+	commands["start"] = command{usage: "start NAME", run: startCmd}
+	commands["run"] = command{usage: "run NAME", run: runCmd}
+	commands["monitor"] = command{usage: "monitor NAME", hidden: true, run: monitorCmd}
+	commands["stop"] = command{usage: "stop NAME", run: stopCmd}
+	commands["cleanup"] = command{usage: "cleanup NAME", run: cleanupCmd}
+}
+
+// startCmd boots a vserver in the background, under a monitor of its own.
+func startCmd(g *globals, args []string) error {
+	name, err := oneName(args)
+	if err != nil {
+		return err
+	}
+	o, err := g.options()
+	if err != nil {
+		return err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	return vserver.Spawn(o, name, []string{exe, "--root", g.root, "monitor", name})
+}
+
+// runCmd boots a vserver in the foreground with the console attached;
+// Ctrl-C stops it in order.
+func runCmd(g *globals, args []string) error {
+	name, err := oneName(args)
+	if err != nil {
+		return err
+	}
+	o, err := g.options()
+	if err != nil {
+		return err
+	}
+	out, err := vserver.Monitor(o, name, vserver.Console{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}, nil)
+	if err != nil {
+		return err
+	}
+	if out == vserver.Failed {
+		return fmt.Errorf("vserver %s: the guest failed", name)
+	}
+	return nil
+}
+
+// monitorCmd is what start runs, detached: the monitor of one vserver. It
+// reports on vserver.ReadyFd whether the guest came up.
+func monitorCmd(g *globals, args []string) error {
+	name, err := oneName(args)
+	if err != nil {
+		return err
+	}
+	ready := os.NewFile(vserver.ReadyFd, "ready")
+	report := func(err error) {
+		if ready == nil {
+			return
+		}
+		if err != nil {
+			fmt.Fprintln(ready, err)
+		} else {
+			fmt.Fprintln(ready, "ok")
+		}
+		ready.Close()
+	}
+	o, err := g.options()
+	if err != nil {
+		report(err)
+		return err
+	}
+	_, err = vserver.Monitor(o, name, vserver.Console{Stdout: os.Stdout, Stderr: os.Stderr}, report)
+	return err
+}
+
+func stopCmd(g *globals, args []string) error {
+	name, err := oneName(args)
+	if err != nil {
+		return err
+	}
+	return vserver.Stop(vserver.Options{Paths: vserver.Paths{Root: g.root}}, name)
+}
+
+func cleanupCmd(g *globals, args []string) error {
+	name, err := oneName(args)
+	if err != nil {
+		return err
+	}
+	return vserver.Cleanup(vserver.Options{Paths: vserver.Paths{Root: g.root}}, name)
+}

@@ -1,0 +1,175 @@
+package vserver
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	vctx "github.com/vservers/vserver/context"
+	"github.com/vservers/vserver/internal/cgroup"
+	"github.com/vservers/vserver/internal/strictyaml"
+)
+
+// Config is a vserver's config file, NAME.yaml.
+type Config struct {
+	Name     string `yaml:"-"` // the file's base name
+	File     string `yaml:"-"`
+	Image    string
+	Hostname string
+	Network  NetworkConfig
+	Limits   LimitsConfig
+	// StopTimeout is how long stop waits for the guest to power off after
+	// SIGTERM before it kills every process of the context.
+	StopTimeout  time.Duration `yaml:"stop_timeout"`
+	Capabilities []string
+	NoNewPrivs   bool `yaml:"no_new_privs"`
+	Autostart    bool
+}
+
+// NetworkConfig is the network section.
+type NetworkConfig struct {
+	Mode      string
+	Addresses []string // CIDR, e.g. 10.77.0.2/24
+	Gateway   string   // the host end's address; default: the prefix's first
+}
+
+// LimitsConfig is the limits section.
+type LimitsConfig struct {
+	Pids      int64
+	Memory    Bytes
+	Swap      Bytes
+	CPUWeight uint64  `yaml:"cpu_weight"`
+	CPUQuota  float64 `yaml:"cpu_quota"`
+}
+
+// Bytes is a size: a number of bytes, or one with a K, M, G or T suffix
+// (powers of 1024).
+type Bytes int64
+
+// UnmarshalText parses a size.
+func (b *Bytes) UnmarshalText(text []byte) error {
+	s := strings.TrimSpace(string(text))
+	mult := int64(1)
+	if n := len(s); n > 0 {
+		if i := strings.IndexByte("KMGT", strings.ToUpper(s[n-1:])[0]); i >= 0 {
+			mult = 1 << (10 * (i + 1))
+			s = s[:n-1]
+		}
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || v < 0 {
+		return fmt.Errorf("want a size like 512M or 2G, got %q", text)
+	}
+	*b = Bytes(v * mult)
+	return nil
+}
+
+// Load reads and checks the config of vserver name under paths. Its error
+// names the file, line, column and field of every problem.
+func Load(p Paths, name string) (*Config, error) {
+	if err := vctx.ValidName(name); err != nil {
+		return nil, err
+	}
+	file := p.Config(name)
+	data, err := os.ReadFile(file)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("vserver %s: no config file %s", name, file)
+		}
+		return nil, err
+	}
+	return Parse(file, data)
+}
+
+// Parse reads a config file's contents; file names it in errors and its base
+// name is the vserver's name.
+func Parse(file string, data []byte) (*Config, error) {
+	cfg := &Config{
+		Name:        strings.TrimSuffix(filepath.Base(file), ".yaml"),
+		File:        file,
+		StopTimeout: 30 * time.Second,
+		Network:     NetworkConfig{Mode: vctx.NetIsolated},
+	}
+	doc, err := strictyaml.Parse(file, data)
+	if err != nil {
+		return nil, err
+	}
+	var errs strictyaml.Errors
+	errs.Append(doc.Decode(cfg))
+	if cfg.Hostname == "" {
+		cfg.Hostname = cfg.Name
+	}
+	if cfg.Image == "" {
+		errs.Append(doc.Errorf("image", "required: the name of an image in the store"))
+	}
+	switch cfg.Network.Mode {
+	case vctx.NetIsolated:
+		if len(cfg.Network.Addresses) == 0 {
+			errs.Append(doc.Errorf("network.addresses", "isolated mode needs at least one address"))
+		}
+	case vctx.NetNone:
+		if len(cfg.Network.Addresses) > 0 {
+			errs.Append(doc.Errorf("network.addresses", "mode none has no addresses"))
+		}
+	default:
+		errs.Append(doc.Errorf("network.mode", "want isolated or none, got %q", cfg.Network.Mode))
+	}
+	for i, a := range cfg.Network.Addresses {
+		p, err := netip.ParsePrefix(a)
+		if err != nil || p.Addr() != p.Addr().Unmap() {
+			errs.Append(doc.Errorf(fmt.Sprintf("network.addresses[%d]", i), "want an address with its prefix length, like 10.77.0.2/24, got %q", a))
+		} else if p.Masked().Addr() == p.Addr() && p.Bits() < p.Addr().BitLen() {
+			errs.Append(doc.Errorf(fmt.Sprintf("network.addresses[%d]", i), "%s is the network's own address, not a host's", a))
+		}
+	}
+	if g := cfg.Network.Gateway; g != "" {
+		if _, err := netip.ParseAddr(g); err != nil {
+			errs.Append(doc.Errorf("network.gateway", "want an IP address, got %q", g))
+		}
+	}
+	if cfg.StopTimeout <= 0 {
+		errs.Append(doc.Errorf("stop_timeout", "must be positive"))
+	}
+	if w := cfg.Limits.CPUWeight; w != 0 && (w < 1 || w > 10000) {
+		errs.Append(doc.Errorf("limits.cpu_weight", "want 1 to 10000, got %d", w))
+	}
+	if cfg.Limits.CPUQuota < 0 || cfg.Limits.Pids < 0 {
+		errs.Append(doc.Errorf("limits", "limits can't be negative"))
+	}
+	if err := vctx.ValidName(cfg.Name); err != nil {
+		errs.Append(&strictyaml.Error{File: file, Msg: err.Error()})
+	}
+	if err := errs.Err(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// spec turns the config into a context spec, less the paths the caller
+// resolves (rootfs, init).
+func (c *Config) spec() *vctx.Spec {
+	s := &vctx.Spec{
+		Name:     c.Name,
+		Hostname: c.Hostname,
+		Cgroup:   "vhost/" + c.Name,
+		Limits: cgroup.Limits{
+			Pids: c.Limits.Pids, MemoryBytes: int64(c.Limits.Memory), SwapBytes: int64(c.Limits.Swap),
+			CPUWeight: c.Limits.CPUWeight, CPUQuota: c.Limits.CPUQuota,
+		},
+		Capabilities: c.Capabilities,
+		NoNewPrivs:   c.NoNewPrivs,
+		Network:      vctx.Network{Mode: c.Network.Mode},
+	}
+	for _, a := range c.Network.Addresses {
+		s.Network.Addresses = append(s.Network.Addresses, netip.MustParsePrefix(a))
+	}
+	if c.Network.Gateway != "" {
+		s.Network.Gateway = netip.MustParseAddr(c.Network.Gateway)
+	}
+	return s
+}

@@ -1,0 +1,239 @@
+package vserver
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	vctx "github.com/vservers/vserver/context"
+	"github.com/vservers/vserver/internal/cgroup"
+)
+
+// ReadyFd is the fd on which a detached monitor reports whether its guest
+// came up: "ok\n", or the error, then EOF.
+const ReadyFd = 3
+
+// Spawn starts a detached monitor for vserver name by running argv (the
+// vhost binary's `monitor` command), with the console going to the
+// vserver's log file, and waits until the guest runs or the monitor fails.
+func Spawn(o Options, name string, argv []string) error {
+	if err := vctx.ValidName(name); err != nil {
+		return err
+	}
+	if _, err := Load(o.Paths, name); err != nil {
+		return err
+	}
+	if st, err := ReadState(o.Paths, name); err == nil {
+		if monitorAlive(st) || vctx.Alive(st.Undo) {
+			return fmt.Errorf("vserver %s: %w (pid %d)", name, ErrRunning, st.Undo.Pid)
+		}
+	}
+	logFile := o.Paths.LogFile(name)
+	if err := os.MkdirAll(filepath.Dir(logFile), 0o755); err != nil {
+		return err
+	}
+	logf, err := os.OpenFile(logFile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		return err
+	}
+	defer null.Close()
+	r, w, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = null, logf, logf
+	cmd.ExtraFiles = []*os.File{w} // ReadyFd
+	// A session of its own: the monitor outlives this command and the
+	// terminal it ran on.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	err = cmd.Start()
+	w.Close()
+	if err != nil {
+		return fmt.Errorf("start monitor: %w", err)
+	}
+	defer cmd.Process.Release()
+	msg, _ := io.ReadAll(r)
+	switch s := strings.TrimSpace(string(msg)); {
+	case s == "ok":
+		return nil
+	case s != "":
+		return errors.New(s)
+	}
+	return fmt.Errorf("monitor of %s ended before the guest ran; see %s", name, logFile)
+}
+
+func monitorAlive(st *State) bool {
+	return vctx.Alive(vctx.Undo{Pid: st.Monitor, StartTime: st.MonitorStart})
+}
+
+// Stop stops vserver name: it asks the monitor to stop the guest (SIGTERM
+// to init, the config's stop timeout, then SIGKILL to the whole context)
+// and waits for it to finish. When the monitor was killed, Stop does its
+// work itself from the state file.
+func Stop(o Options, name string) error {
+	st, err := ReadState(o.Paths, name)
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("vserver %s: %w", name, ErrNotRunning)
+	}
+	if err != nil {
+		return err
+	}
+	timeout := 30 * time.Second
+	if cfg, err := Load(o.Paths, name); err == nil {
+		timeout = cfg.StopTimeout
+	}
+	if monitorAlive(st) {
+		fd, err := unix.PidfdOpen(st.Monitor, 0)
+		if err == nil {
+			defer unix.Close(fd)
+			if monitorAlive(st) {
+				unix.PidfdSendSignal(fd, unix.SIGTERM, nil, 0)
+				if err := vctx.WaitPidfd(fd, timeout+15*time.Second); err != nil {
+					return fmt.Errorf("vserver %s: the monitor did not finish: %w", name, err)
+				}
+			}
+		}
+		if _, err := ReadState(o.Paths, name); errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		// The monitor died without finishing: do it here.
+	}
+	return finish(o, name, st, timeout)
+}
+
+// Cleanup removes what a vserver whose monitor was killed left behind,
+// killing its guest at once if it still runs.
+func Cleanup(o Options, name string) error {
+	st, err := ReadState(o.Paths, name)
+	if errors.Is(err, os.ErrNotExist) {
+		return removeState(o.Paths, name)
+	}
+	if err != nil {
+		return err
+	}
+	if monitorAlive(st) {
+		return fmt.Errorf("vserver %s: its monitor (pid %d) is alive: use vhost stop", name, st.Monitor)
+	}
+	return finish(o, name, st, 0)
+}
+
+// finish stops a guest that has no monitor: SIGTERM, up to timeout, then
+// everything the undo record names is removed.
+func finish(o Options, name string, st *State, timeout time.Duration) error {
+	lk, err := lock(o.Paths, name)
+	if err != nil {
+		return err
+	}
+	defer lk.Close()
+	if timeout > 0 && vctx.Alive(st.Undo) {
+		if fd, err := unix.PidfdOpen(st.Undo.Pid, 0); err == nil {
+			if vctx.Alive(st.Undo) {
+				unix.PidfdSendSignal(fd, unix.SIGTERM, nil, 0)
+				vctx.WaitPidfd(fd, timeout)
+			}
+			unix.Close(fd)
+		}
+	}
+	if err := vctx.Cleanup(st.Undo); err != nil {
+		return fmt.Errorf("vserver %s: %w", name, err)
+	}
+	return removeState(o.Paths, name)
+}
+
+// Info is one vserver as `vhost status` shows it.
+type Info struct {
+	Name      string       `json:"name"`
+	Status    Status       `json:"status"`
+	Image     string       `json:"image"`
+	Addresses []string     `json:"addresses"`
+	Autostart bool         `json:"autostart"`
+	Pid       int          `json:"pid,omitempty"` // host PID of init
+	Uptime    Duration     `json:"uptime,omitempty"`
+	Boots     int          `json:"boots,omitempty"`
+	Usage     cgroup.Usage `json:"usage"`
+	Problem   string       `json:"problem,omitempty"` // a broken config, a killed monitor
+}
+
+// Duration prints as Go does, and marshals as seconds.
+type Duration time.Duration
+
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return []byte(fmt.Sprintf("%.0f", time.Duration(d).Seconds())), nil
+}
+
+// List describes every configured or running vserver, by name.
+func List(o Options) ([]Info, error) {
+	names := map[string]bool{}
+	if ents, err := os.ReadDir(o.Paths.ConfigDir()); err == nil {
+		for _, e := range ents {
+			if n, ok := strings.CutSuffix(e.Name(), ".yaml"); ok {
+				names[n] = true
+			}
+		}
+	}
+	if ents, err := os.ReadDir(filepath.Dir(o.Paths.RunDir("x"))); err == nil {
+		for _, e := range ents {
+			names[e.Name()] = true
+		}
+	}
+	var out []Info
+	for n := range names {
+		out = append(out, Describe(o, n))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// Describe tells what vserver name is doing.
+func Describe(o Options, name string) Info {
+	in := Info{Name: name, Status: StatusStopped}
+	if cfg, err := Load(o.Paths, name); err != nil {
+		in.Problem = firstLine(err.Error())
+	} else {
+		in.Image, in.Addresses, in.Autostart = cfg.Image, cfg.Network.Addresses, cfg.Autostart
+	}
+	st, err := ReadState(o.Paths, name)
+	if err != nil {
+		return in
+	}
+	in.Status, in.Image, in.Addresses, in.Boots = st.Status, st.Image, st.Addresses, st.Boots
+	switch {
+	case !vctx.Alive(st.Undo):
+		in.Status = StatusStopped
+		if !monitorAlive(st) {
+			in.Problem = "monitor was killed; leftovers remain: vhost cleanup " + name
+		}
+		return in
+	case !monitorAlive(st):
+		in.Problem = "running without its monitor"
+	}
+	in.Pid = st.Undo.Pid
+	in.Uptime = Duration(time.Since(st.Started).Round(time.Second))
+	if g, err := cgroup.Open(st.Undo.Cgroup); err == nil {
+		in.Usage, _ = g.Usage()
+	}
+	return in
+}
+
+func firstLine(s string) string {
+	sc := bufio.NewScanner(strings.NewReader(s))
+	sc.Scan()
+	return sc.Text()
+}

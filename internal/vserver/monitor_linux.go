@@ -1,0 +1,215 @@
+package vserver
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	vctx "github.com/vservers/vserver/context"
+	"github.com/vservers/vserver/images"
+	"github.com/vservers/vserver/internal/cgroup"
+)
+
+// Options are what every lifecycle call needs.
+type Options struct {
+	Paths Paths
+	Vinit string // host path of the vinit binary
+	Log   *slog.Logger
+}
+
+// ErrRunning says a vserver is running already.
+var ErrRunning = errors.New("already running")
+
+// ErrNotRunning says a vserver is not running.
+var ErrNotRunning = errors.New("not running")
+
+// Outcome is how a guest's init ended, as the monitor tells it.
+type Outcome string
+
+const (
+	Poweroff Outcome = "poweroff"
+	Reboot   Outcome = "reboot"
+	Failed   Outcome = "failed"
+)
+
+// RebootExitCode is the exit status by which a vinit that could not call
+// reboot(2) (no CAP_SYS_BOOT) asks for a reboot.
+const RebootExitCode = 129
+
+// outcome reads a wait status of the context's init. In a PID namespace the
+// kernel ends an init that calls reboot(2) as if by a signal: SIGHUP for
+// RESTART, SIGINT for POWER_OFF and HALT.
+func outcome(ws syscall.WaitStatus) Outcome {
+	switch {
+	case ws.Signaled() && ws.Signal() == syscall.SIGHUP:
+		return Reboot
+	case ws.Signaled() && ws.Signal() == syscall.SIGINT:
+		return Poweroff
+	case ws.Exited() && ws.ExitStatus() == 0:
+		return Poweroff
+	case ws.Exited() && ws.ExitStatus() == RebootExitCode:
+		return Reboot
+	}
+	return Failed
+}
+
+func describe(ws syscall.WaitStatus) string {
+	switch {
+	case ws.Exited():
+		return fmt.Sprintf("exit status %d", ws.ExitStatus())
+	case ws.Signaled():
+		return "killed by " + unix.SignalName(ws.Signal())
+	}
+	return fmt.Sprintf("wait status %#x", uint32(ws))
+}
+
+// lock takes the vserver's lock, which its monitor holds for as long as it
+// lives; the kernel drops it when the monitor dies, however it dies.
+func lock(p Paths, name string) (*os.File, error) {
+	dir := p.RunDir(name)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if err == unix.EWOULDBLOCK {
+			return nil, fmt.Errorf("vserver %s: %w", name, ErrRunning)
+		}
+		return nil, fmt.Errorf("lock vserver %s: %w", name, err)
+	}
+	return f, nil
+}
+
+// Console is the guest init's standard files; nil ones are /dev/null.
+type Console struct{ Stdin, Stdout, Stderr *os.File }
+
+// Monitor runs vserver name: it creates its context, waits for its init,
+// boots it again when the guest reboots, and on poweroff, failure or a
+// stop request (SIGTERM or SIGINT to the monitor) removes every trace of it.
+// ready is called once: with nil when the guest's init runs, or with the
+// error that kept it from running.
+func Monitor(o Options, name string, console Console, ready func(error)) (Outcome, error) {
+	once := func(err error) {
+		if ready != nil {
+			ready(err)
+			ready = nil
+		}
+	}
+	out, err := monitor(o, name, console, once)
+	once(err)
+	return out, err
+}
+
+func monitor(o Options, name string, console Console, ready func(error)) (Outcome, error) {
+	cfg, err := Load(o.Paths, name)
+	if err != nil {
+		return Failed, err
+	}
+	img, err := images.Open(o.Paths.Images(), o.Log).Get(cfg.Image)
+	if err != nil {
+		return Failed, fmt.Errorf("vserver %s: %s: image: %w", name, cfg.File, err)
+	}
+	lk, err := lock(o.Paths, name)
+	if err != nil {
+		return Failed, err
+	}
+	defer lk.Close()
+	if old, err := ReadState(o.Paths, name); err == nil {
+		if vctx.Alive(old.Undo) {
+			return Failed, fmt.Errorf("vserver %s: its init (pid %d) runs without a monitor; run vhost stop %s first", name, old.Undo.Pid, name)
+		}
+		o.Log.Info("cleaning up after a killed monitor", "vserver", name)
+		if err := vctx.Cleanup(old.Undo); err != nil {
+			return Failed, fmt.Errorf("vserver %s: clean up the last run: %w", name, err)
+		}
+	}
+
+	sigc := make(chan os.Signal, 1)
+	signal.Notify(sigc, unix.SIGTERM, unix.SIGINT)
+	defer signal.Stop(sigc)
+
+	mst, _ := vctx.ProcStartTime(os.Getpid())
+	st := &State{
+		Name: name, Image: cfg.Image, Addresses: cfg.Network.Addresses,
+		Monitor: os.Getpid(), MonitorStart: mst,
+	}
+	stopping := false
+	for {
+		st.Status, st.Started, st.Boots = StatusStarting, time.Now(), st.Boots+1
+		spec := cfg.spec()
+		spec.Rootfs, spec.Init = img.Rootfs, o.Vinit
+		spec.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "container=vhost", "TERM=" + termOf()}
+		spec.Stdin, spec.Stdout, spec.Stderr = console.Stdin, console.Stdout, console.Stderr
+		c, err := vctx.Start(spec, func(u vctx.Undo) error { st.Undo = u; return writeState(o.Paths, st) })
+		if err != nil {
+			removeState(o.Paths, name)
+			return Failed, err
+		}
+		st.Status = StatusRunning
+		if err := writeState(o.Paths, st); err != nil {
+			o.Log.Warn("write state", "vserver", name, "err", err)
+		}
+		o.Log.Info("started", "vserver", name, "pid", c.Pid, "boot", st.Boots)
+		ready(nil)
+
+		exited := make(chan syscall.WaitStatus, 1)
+		go func() { ws, _ := c.Wait(); exited <- ws }()
+		var kill <-chan time.Time
+		var ws syscall.WaitStatus
+	wait:
+		for {
+			select {
+			case <-sigc:
+				if stopping {
+					continue
+				}
+				stopping = true
+				st.Status = StatusStopping
+				writeState(o.Paths, st)
+				o.Log.Info("stopping", "vserver", name, "timeout", cfg.StopTimeout)
+				c.Signal(unix.SIGTERM)
+				kill = time.After(cfg.StopTimeout)
+			case <-kill:
+				o.Log.Warn("guest did not stop in time: killing it", "vserver", name)
+				if g, err := cgroup.Open(c.Undo.Cgroup); err == nil {
+					g.Kill()
+				}
+				c.Signal(unix.SIGKILL)
+			case ws = <-exited:
+				break wait
+			}
+		}
+		out := outcome(ws)
+		st.LastExit = describe(ws)
+		o.Log.Info("guest ended", "vserver", name, "how", st.LastExit, "outcome", out)
+		if err := vctx.Cleanup(c.Undo); err != nil {
+			o.Log.Error("clean up", "vserver", name, "err", err)
+			return Failed, err
+		}
+		if out == Reboot && !stopping {
+			continue
+		}
+		if stopping && out == Failed {
+			out = Poweroff // we asked it to end, and it did
+		}
+		return out, removeState(o.Paths, name)
+	}
+}
+
+func termOf() string {
+	if t := os.Getenv("TERM"); t != "" {
+		return t
+	}
+	return "linux"
+}
