@@ -183,6 +183,8 @@ func (d *Doc) lookup(field string) (*yaml.Node, string) {
 const (
 	maxDepth = 200
 	maxNodes = 1_000_000
+	// maxMerged bounds the pairs gathered through merge keys for a mapping.
+	maxMerged = 10_000
 	// maxErrors bounds the errors reported for one document.
 	maxErrors = 1000
 )
@@ -464,8 +466,14 @@ func (d *decoder) pairsChecked(n *yaml.Node, path string) []pair {
 }
 
 // pairs returns the key/value pairs of mapping n, with merge keys (<<)
-// expanded: keys of n come first, then merged ones n does not have.
+// expanded: keys of n come first, then merged ones n does not have. Merging
+// stops after maxMerged pairs, so that a merge bomb costs little.
 func pairs(n *yaml.Node, depth int) []pair {
+	budget := maxMerged
+	return pairsBudget(n, depth, &budget)
+}
+
+func pairsBudget(n *yaml.Node, depth int, budget *int) []pair {
 	var own, merged []pair
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := resolve(n.Content[i]), resolve(n.Content[i+1])
@@ -479,14 +487,15 @@ func pairs(n *yaml.Node, depth int) []pair {
 				srcs = []*yaml.Node{v}
 			}
 			for _, s := range srcs {
-				if s.Kind == yaml.MappingNode {
-					merged = append(merged, pairs(s, depth+1)...)
+				if s.Kind == yaml.MappingNode && *budget > 0 {
+					merged = append(merged, pairsBudget(s, depth+1, budget)...)
 				}
 			}
 			continue
 		}
 		own = append(own, pair{k, v})
 	}
+	*budget -= len(own) + len(merged)
 	if len(merged) == 0 {
 		return own
 	}
@@ -612,6 +621,9 @@ func SnakeCase(s string) string {
 // suggest returns the known key closest to key if it is close enough to be a
 // likely typo.
 func suggest(key string, known []string) string {
+	if len(key) > 64 {
+		return ""
+	}
 	best, bestDist := "", 3
 	for _, k := range known {
 		if d := distance(key, k); d < bestDist || (d == bestDist && best != "" && k < best) {

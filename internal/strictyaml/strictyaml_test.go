@@ -370,3 +370,24 @@ func TestDecodeNode(t *testing.T) {
 		t.Errorf("DecodeNode into a non-pointer: got nil, want an error")
 	}
 }
+
+func TestMergeBomb(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("m0: &m0 {a: 1, b: 2}\n")
+	for i := 1; i < 40; i++ {
+		fmt.Fprintf(&b, "m%d: &m%d {<<: [*m%d, *m%d, *m%d, *m%d]}\n", i, i, i-1, i-1, i-1, i-1)
+	}
+	doc, err := Parse("f.yaml", []byte(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]map[string]int
+	// Without a budget this takes 4^40 steps; a hang shows as the test
+	// binary's timeout.
+	if err := doc.Decode(&m); err != nil {
+		t.Fatalf("Decode: %v", err)
+	}
+	if got := m["m39"]; got["a"] != 1 || got["b"] != 2 {
+		t.Errorf("m39 = %v, want map[a:1 b:2]", got)
+	}
+}
