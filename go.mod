@@ -13,4 +13,7 @@ require (
 	gopkg.in/yaml.v3 v3.0.1
 )
 
-require github.com/vishvananda/netns v0.0.5 // indirect
+require (
+	github.com/klauspost/compress v1.20.4 // indirect
+	github.com/vishvananda/netns v0.0.5 // indirect
+)

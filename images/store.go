@@ -200,7 +200,9 @@ func (s *Store) stage(name string) (*staging, error) {
 	if _, err := os.Lstat(filepath.Join(s.dir, name)); err == nil {
 		return nil, fmt.Errorf("image %q: %w", name, ErrExist)
 	}
-	if err := os.MkdirAll(s.dir, 0o755); err != nil {
+	// 0700: an imported rootfs may hold setuid binaries, and host users
+	// must not reach them.
+	if err := os.MkdirAll(s.dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create image store: %w", err)
 	}
 	if err := s.Clean(); err != nil {

@@ -17,7 +17,7 @@ import (
 
 func init() {
 	commands["image"] = command{
-		usage: "image build NAME --from busybox [--units DIR] [--hostname H] | list [--json] | inspect NAME [--json] | rm NAME | du [NAME]",
+		usage: "image build NAME --from busybox [--units DIR] [--hostname H] | list [--json] | inspect NAME [--json] | rm NAME | du [NAME] | import NAME FILE [--allow-devices]",
 		run:   imageMain,
 	}
 }
@@ -44,6 +44,8 @@ func imageMain(g *globals, args []string) error {
 		return imageRm(g, args)
 	case "du":
 		return imageDu(g, args, os.Stdout)
+	case "import":
+		return imageImport(g, args)
 	}
 	return errUsage
 }
@@ -86,6 +88,22 @@ func imageBuild(g *globals, args []string) error {
 		return err
 	}
 	fmt.Printf("built image %s in %s\n", img.Name, img.Dir)
+	return nil
+}
+
+func imageImport(g *globals, args []string) error {
+	fs := flag.NewFlagSet("image import", flag.ContinueOnError)
+	var opt images.ImportOptions
+	fs.BoolVar(&opt.AllowDevices, "allow-devices", false, "create the device nodes the archive holds (refused by default)")
+	pos, err := parseArgs(fs, args)
+	if err != nil || len(pos) != 2 {
+		return errUsage
+	}
+	img, err := imageStore(g).ImportFile(pos[0], pos[1], opt)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("imported image %s in %s\n", img.Name, img.Dir)
 	return nil
 }
 
