@@ -16,6 +16,9 @@ import (
 	"github.com/vservers/vserver/internal/strictyaml"
 )
 
+// DefaultDir is where a guest's unit files live.
+const DefaultDir = "/etc/vinit/units"
+
 // Ext is the extension of unit files.
 const Ext = ".yaml"
 
