@@ -75,13 +75,20 @@ func runHelper(name string) int {
 		}
 	case "tty":
 		// Report our group and the terminal's foreground group, then wait
-		// for the SIGINT a Ctrl-C on the terminal sends.
+		// for the SIGINT a Ctrl-C on the terminal sends. Ctrl-Z stops us
+		// (SIGTSTP is left at its default); on SIGCONT report who has the
+		// terminal.
 		c := make(chan os.Signal, 1)
-		signal.Notify(c, unix.SIGINT)
+		signal.Notify(c, unix.SIGINT, unix.SIGCONT)
 		fg, err := unix.IoctlGetInt(0, unix.TIOCGPGRP)
 		fmt.Fprintln(report, unix.Getpgrp(), fg, err)
-		<-c
-		fmt.Fprintln(report, "SIGINT")
+		for s := range c {
+			fg, _ := unix.IoctlGetInt(0, unix.TIOCGPGRP)
+			fmt.Fprintln(report, unix.SignalName(s.(syscall.Signal)), fg)
+			if s == unix.SIGINT {
+				break
+			}
+		}
 	case "rawtty":
 		// Turn echo off and exit, leaving the terminal as a crashed
 		// full-screen program would.
@@ -92,18 +99,39 @@ func runHelper(name string) int {
 		}
 		fmt.Fprintln(report, "raw", err)
 	case "jobshell":
-		// Play an interactive shell: run vinit (argv) as a foreground job
-		// in its own group, then report who has the terminal and whether
-		// echo is on.
+		// Play an interactive shell: run argv (vinit) as a foreground job
+		// in its own group; when it stops, report who has the terminal and
+		// resume it in the foreground, as "fg" does; when it exits, report
+		// who has the terminal and whether echo is on.
 		cmd := exec.Command(os.Args[1], os.Args[2:]...)
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 		cmd.ExtraFiles = []*os.File{report}
 		cmd.SysProcAttr = &syscall.SysProcAttr{Foreground: true, Ctty: 0}
 		signal.Ignore(unix.SIGTTOU) // to take the terminal back, as shells do
-		err := cmd.Run()
-		fg, _ := unix.IoctlGetInt(0, unix.TIOCGPGRP)
-		tio, _ := unix.IoctlGetTermios(0, unix.TCGETS)
-		fmt.Fprintln(report, "job", cmd.Process.Pid, "fg", fg, "echo", tio.Lflag&unix.ECHO != 0, "err", err)
+		if err := cmd.Start(); err != nil {
+			fmt.Fprintln(report, "error", err)
+			return 1
+		}
+		job := cmd.Process.Pid
+		for {
+			var ws unix.WaitStatus
+			if _, err := unix.Wait4(job, &ws, unix.WUNTRACED, nil); err == unix.EINTR {
+				continue
+			} else if err != nil {
+				fmt.Fprintln(report, "error", err)
+				return 1
+			}
+			fg, _ := unix.IoctlGetInt(0, unix.TIOCGPGRP)
+			if ws.Stopped() {
+				fmt.Fprintln(report, "stopped", job, "fg", fg)
+				unix.IoctlSetPointerInt(0, unix.TIOCSPGRP, job)
+				unix.Kill(-job, unix.SIGCONT)
+				continue
+			}
+			tio, _ := unix.IoctlGetTermios(0, unix.TCGETS)
+			fmt.Fprintln(report, "exited", job, "fg", fg, "echo", tio.Lflag&unix.ECHO != 0)
+			return 0
+		}
 	default:
 		fmt.Fprintln(os.Stderr, "unknown helper", name)
 		return 2

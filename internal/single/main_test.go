@@ -136,6 +136,27 @@ func (r run) start(t *testing.T) *exec.Cmd {
 	return cmd
 }
 
+// startHelper starts the test binary as helper name with args, set up as r
+// says (r.argv is not used).
+func (r run) startHelper(t *testing.T, name string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(self(t), args...)
+	cmd.Env = append(os.Environ(), "GODEBUG=asyncpreemptoff=1", helperEnv+"="+name)
+	cmd.ExtraFiles = r.extra
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = r.stdio[0], r.stdio[1], r.stdio[2]
+	cmd.SysProcAttr = r.sys
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start helper %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	return cmd
+}
+
 // exitCode waits for vinit and returns its exit code.
 func exitCode(t *testing.T, cmd *exec.Cmd) int {
 	t.Helper()
