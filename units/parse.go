@@ -250,7 +250,7 @@ func check(doc *strictyaml.Doc, r *rawUnit, u *Unit) strictyaml.Errors {
 	}
 	switch {
 	case u.Kind == Forking && u.PIDFile == "":
-		bad("pid_file", "required with kind forking: the file the daemon writes its PID to")
+		bad("kind", "forking needs pid_file: the file the daemon writes its PID to")
 	case u.Kind == Forking:
 		checkPath(bad, "pid_file", u.PIDFile)
 	case has("pid_file"):
