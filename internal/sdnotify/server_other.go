@@ -1,0 +1,25 @@
+//go:build !linux
+
+package sdnotify
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+)
+
+// Listen is only implemented on Linux: it needs SCM_CREDENTIALS.
+func Listen(addr string, log *slog.Logger) (*Server, error) {
+	return nil, fmt.Errorf("listen on notify socket %s: %w", addr, errors.ErrUnsupported)
+}
+
+// Serve is only implemented on Linux.
+func (s *Server) Serve(handle func(*Message)) error { return errors.ErrUnsupported }
+
+// Close is only implemented on Linux.
+func (s *Server) Close() error { return errors.ErrUnsupported }
+
+// ProcessGroup is only implemented on Linux.
+func ProcessGroup(pid int32) (int, error) { return 0, errors.ErrUnsupported }
+
+type fileID struct{}
