@@ -38,28 +38,16 @@ func normal(u *Unit) Unit {
 // only, changed in both but not Equal. Each list is sorted. A nil set is
 // empty.
 func Diff(old, new *Set) (added, removed, changed []string) {
-	get := func(s *Set, name string) *Unit {
-		if s == nil {
-			return nil
-		}
-		return s.Get(name)
-	}
-	names := func(s *Set) []string {
-		if s == nil {
-			return nil
-		}
-		return s.names
-	}
-	for _, n := range names(new) {
-		switch o := get(old, n); {
+	for _, n := range new.Names() {
+		switch o := old.Get(n); {
 		case o == nil:
 			added = append(added, n)
-		case !Equal(o, get(new, n)):
+		case !Equal(o, new.Get(n)):
 			changed = append(changed, n)
 		}
 	}
-	for _, n := range names(old) {
-		if get(new, n) == nil {
+	for _, n := range old.Names() {
+		if new.Get(n) == nil {
 			removed = append(removed, n)
 		}
 	}

@@ -3,6 +3,7 @@ package units
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -10,7 +11,8 @@ import (
 )
 
 // Set is a consistent group of units: every unit's requirements are in the
-// set and there are no dependency cycles. It is read-only once built.
+// set and there are no dependency cycles. It is read-only once built, so safe
+// for concurrent use. A nil *Set is empty.
 type Set struct {
 	units map[string]*Unit
 	names []string            // sorted
@@ -53,7 +55,7 @@ func LoadDir(dir string) (*Set, error) {
 	var loaded []entry
 	broken := make(map[string]bool)
 	for _, de := range entries {
-		file := dir + "/" + de.Name()
+		file := filepath.Join(dir, de.Name())
 		if strings.HasSuffix(de.Name(), ".yml") {
 			errs.Append(&strictyaml.Error{File: file, Msg: "not read: unit files end in " + Ext})
 			continue
@@ -386,28 +388,56 @@ func topoOrder(names []string, preds map[string][]string) []string {
 }
 
 // Names returns the names of the units in the set, sorted.
-func (s *Set) Names() []string { return slices.Clone(s.names) }
+func (s *Set) Names() []string {
+	if s == nil {
+		return nil
+	}
+	return slices.Clone(s.names)
+}
 
 // Len returns the number of units in the set.
-func (s *Set) Len() int { return len(s.names) }
+func (s *Set) Len() int {
+	if s == nil {
+		return 0
+	}
+	return len(s.names)
+}
 
 // Get returns the unit called name, or nil.
-func (s *Set) Get(name string) *Unit { return s.units[name] }
+func (s *Set) Get(name string) *Unit {
+	if s == nil {
+		return nil
+	}
+	return s.units[name]
+}
 
 // Order returns every unit name in a start order: each unit comes after its
 // Predecessors. It is deterministic: among units free to start, the smaller
 // name comes first. Stop in the reverse order.
-func (s *Set) Order() []string { return slices.Clone(s.order) }
+func (s *Set) Order() []string {
+	if s == nil {
+		return nil
+	}
+	return slices.Clone(s.order)
+}
 
 // Predecessors returns the units that must be ready before name starts: its
 // Requires, Wants and After, and every unit whose Before lists it, as far as
 // they are in the set; sorted.
-func (s *Set) Predecessors(name string) []string { return slices.Clone(s.preds[name]) }
+func (s *Set) Predecessors(name string) []string {
+	if s == nil {
+		return nil
+	}
+	return slices.Clone(s.preds[name])
+}
 
 // Dependents returns the units that require name, directly or through
 // others, in stop order (the reverse of Order): stop them before name, and
 // restart them after it for on_failure restart-dependents.
 func (s *Set) Dependents(name string) []string {
+	if s == nil {
+		return nil
+	}
 	seen := make(map[string]bool)
 	var visit func(string)
 	visit = func(n string) {

@@ -244,9 +244,13 @@ func TestNewSet(t *testing.T) {
 }
 
 func TestLoadDirMissing(t *testing.T) {
-	_, err := LoadDir(filepath.Join(t.TempDir(), "none"))
+	s, err := LoadDir(filepath.Join(t.TempDir(), "none"))
 	if !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("LoadDir of a missing directory: got %v, want an error wrapping ErrNotExist", err)
+	}
+	// The nil set it returns is empty.
+	if s.Len() != 0 || s.Names() != nil || s.Get("a") != nil || s.Order() != nil || s.Predecessors("a") != nil || s.Dependents("a") != nil {
+		t.Errorf("nil Set is not empty")
 	}
 }
 

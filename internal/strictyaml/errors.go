@@ -44,10 +44,13 @@ func (e *Error) Error() string {
 // Errors is a list of problems, reported one per line.
 type Errors []*Error
 
-// Error returns every error on its own line, in the list's order (Err sorts).
+// Error returns every error on its own line, sorted as by Sort (the list
+// itself is left as it is).
 func (es Errors) Error() string {
-	lines := make([]string, len(es))
-	for i, e := range es {
+	sorted := slices.Clone(es)
+	sorted.Sort()
+	lines := make([]string, len(sorted))
+	for i, e := range sorted {
 		lines[i] = e.Error()
 	}
 	return strings.Join(lines, "\n")
