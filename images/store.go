@@ -169,8 +169,14 @@ func (s *Store) Clean() error {
 		if !strings.HasPrefix(n, stagingPrefix) && !strings.HasPrefix(n, removePrefix) {
 			continue
 		}
-		s.log.Info("removing leftover of an interrupted build", "dir", filepath.Join(s.dir, n))
-		if err := os.RemoveAll(filepath.Join(s.dir, n)); err != nil {
+		p := filepath.Join(s.dir, n)
+		// Never delete through a mount a killed builder left behind.
+		if m, err := mountsBelow(p); err != nil || len(m) > 0 {
+			errs = append(errs, fmt.Errorf("clean image store: %s has mounts below it (%v), not removing it", p, err))
+			continue
+		}
+		s.log.Info("removing leftover of an interrupted build", "dir", p)
+		if err := os.RemoveAll(p); err != nil {
 			errs = append(errs, fmt.Errorf("clean image store: %w", err))
 		}
 	}

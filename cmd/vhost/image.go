@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -17,7 +18,7 @@ import (
 
 func init() {
 	commands["image"] = command{
-		usage: "image build NAME --from busybox [--units DIR] [--hostname H] | list [--json] | inspect NAME [--json] | rm NAME | du [NAME] | import NAME FILE [--allow-devices]",
+		usage: "image build NAME [--from busybox|debootstrap] [--units DIR] [--hostname H] [--suite S] [--mirror URL] [--include PKG,...] | list [--json] | inspect NAME [--json] | rm NAME | du [NAME] | import NAME FILE [--allow-devices]",
 		run:   imageMain,
 	}
 }
@@ -71,19 +72,35 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 
 func imageBuild(g *globals, args []string) error {
 	fs := flag.NewFlagSet("image build", flag.ContinueOnError)
-	from := fs.String("from", "busybox", "what to build from: busybox")
-	var opt images.BusyboxOptions
-	fs.StringVar(&opt.Units, "units", "", "directory of unit files to copy to /etc/vinit/units/")
-	fs.StringVar(&opt.Hostname, "hostname", "", "host name written to /etc/hostname (default: the image name)")
-	fs.StringVar(&opt.Busybox, "busybox", images.DefaultBusybox, "statically linked busybox to install")
+	from := fs.String("from", "busybox", "what to build from: busybox or debootstrap")
+	units := fs.String("units", "", "directory of unit files to copy to /etc/vinit/units/")
+	hostname := fs.String("hostname", "", "host name written to /etc/hostname (default: the image name)")
+	busybox := fs.String("busybox", images.DefaultBusybox, "busybox: the statically linked busybox to install")
+	suite := fs.String("suite", "bookworm", "debootstrap: the Debian suite")
+	mirror := fs.String("mirror", "", "debootstrap: the archive URL (default: the host's, from /etc/apt)")
+	variant := fs.String("variant", "minbase", "debootstrap: the --variant")
+	include := fs.String("include", "", "debootstrap: extra packages, comma-separated")
 	pos, err := parseArgs(fs, args)
 	if err != nil || len(pos) != 1 {
 		return errUsage
 	}
-	if *from != "busybox" {
-		return fmt.Errorf("--from %q: unknown source; want busybox", *from)
+	s := imageStore(g)
+	var img *images.Image
+	switch *from {
+	case "busybox":
+		img, err = s.BuildBusybox(pos[0], images.BusyboxOptions{Busybox: *busybox, Units: *units, Hostname: *hostname})
+	case "debootstrap":
+		opt := images.DebootstrapOptions{
+			Suite: *suite, Mirror: *mirror, Variant: *variant,
+			Units: *units, Hostname: *hostname, Output: os.Stderr,
+		}
+		if *include != "" {
+			opt.Include = strings.Split(*include, ",")
+		}
+		img, err = s.BuildDebootstrap(pos[0], opt)
+	default:
+		return fmt.Errorf("--from %q: unknown source; want busybox or debootstrap", *from)
 	}
-	img, err := imageStore(g).BuildBusybox(pos[0], opt)
 	if err != nil {
 		return err
 	}
