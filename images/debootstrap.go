@@ -17,13 +17,13 @@ import (
 
 // DebootstrapOptions adjust BuildDebootstrap.
 type DebootstrapOptions struct {
-	Suite       string   // Debian suite; default "bookworm"
-	Mirror      string   // archive URL; default the host's, from HostMirror("/etc/apt")
-	Variant     string   // debootstrap --variant; default "minbase"
-	Include     []string // extra packages (debootstrap --include)
-	Units       string   // directory whose files are copied to /etc/vinit/units/
-	Hostname    string   // written to /etc/hostname; default the image name
-	Debootstrap string   // the debootstrap program; default "debootstrap" from $PATH
+	Suite       string    // Debian suite; default "bookworm"
+	Mirror      string    // archive URL; default the host's, from HostMirror("/etc/apt")
+	Variant     string    // debootstrap --variant; default "minbase"
+	Include     []string  // extra packages (debootstrap --include)
+	Units       string    // directory whose files are copied to /etc/vinit/units/
+	Hostname    string    // written to /etc/hostname; default the image name
+	Debootstrap string    // the debootstrap program; default "debootstrap" from $PATH
 	Output      io.Writer // debootstrap's output; default discarded
 }
 
