@@ -22,7 +22,8 @@ import (
 var update = flag.Bool("update", false, "rewrite the want sections of testdata/*.txtar")
 
 // TestGolden loads each testdata/*.txtar as a units directory (every file but
-// "want"; a file name ending in / makes a directory) and compares what
+// "want"; a file name ending in / makes a directory, "NAME -> TARGET" a
+// symbolic link) and compares what
 // LoadDir says with the want section: the errors, one per line, then the
 // start order, then for each unit of the set its predecessors and
 // dependents, and, when the archive holds a single valid unit, that unit as
@@ -47,6 +48,12 @@ func TestGolden(t *testing.T) {
 			for i, f := range ar.Files {
 				if f.Name == "want" {
 					want, wantAt = f.Data, i
+					continue
+				}
+				if name, target, ok := strings.Cut(f.Name, " -> "); ok {
+					if err := os.Symlink(target, filepath.Join(dir, name)); err != nil {
+						t.Fatal(err)
+					}
 					continue
 				}
 				path := filepath.Join(dir, f.Name)

@@ -217,7 +217,10 @@ func check(doc *strictyaml.Doc, r *rawUnit, u *Unit) strictyaml.Errors {
 	bad := func(field, format string, args ...any) {
 		errs.Append(doc.Errorf(field, format, args...))
 	}
-	has := func(field string) bool { return doc.Node(field) != nil }
+	has := func(field string) bool { // present and not null
+		n := doc.Node(field)
+		return n != nil && n.ShortTag() != "!!null"
+	}
 
 	if has("name") && r.Name != u.Name {
 		bad("name", "%q does not match the file name (want %q or no name key)", r.Name, u.Name)

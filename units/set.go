@@ -1,7 +1,9 @@
 package units
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -68,7 +70,7 @@ func LoadDir(dir string) (*Set, error) {
 		}
 		fi, err := os.Stat(file)
 		if err != nil {
-			errs.Append(&strictyaml.Error{File: file, Msg: err.Error()})
+			errs.Append(&strictyaml.Error{File: file, Msg: fileError(err)})
 			continue
 		}
 		if !fi.Mode().IsRegular() {
@@ -77,7 +79,7 @@ func LoadDir(dir string) (*Set, error) {
 		}
 		data, err := os.ReadFile(file)
 		if err != nil {
-			errs.Append(&strictyaml.Error{File: file, Msg: err.Error()})
+			errs.Append(&strictyaml.Error{File: file, Msg: fileError(err)})
 			continue
 		}
 		u, doc, perrs := parse(file, data)
@@ -91,6 +93,15 @@ func LoadDir(dir string) (*Set, error) {
 	s, gerrs := build(loaded, broken)
 	errs = append(errs, gerrs...)
 	return s, errs.Err()
+}
+
+// fileError is err without the path, which the error's File already gives.
+func fileError(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Op + ": " + pe.Err.Error()
+	}
+	return err.Error()
 }
 
 // NewSet builds a set from units that were parsed already (or built by hand,

@@ -53,8 +53,8 @@ type Unit struct {
 	Group      string
 	Groups     []string // supplementary
 	WorkingDir string
-	Umask      *uint32
-	Rlimits    map[string]Rlimit // key: nofile, nproc, core, ... (without RLIMIT_)
+	Umask      *uint32 // nil: inherited
+	Rlimits    map[string]Rlimit // key: nofile, nproc, core, ... (without RLIMIT_); see RlimitResource
 	Stdin      string            // "null" (default) or "tty"
 	PIDFile    string            // Forking only
 
@@ -75,7 +75,7 @@ type Unit struct {
 	Watchdog time.Duration // 0: none; WATCHDOG_USEC is set for the service
 
 	OnFailure       Action
-	FailureExitCode int // with ActionExit
+	FailureExitCode int // with ActionExit; Parse makes it 1 when not given
 }
 
 // Rlimit is a soft and hard resource limit; unix.RLIM_INFINITY for unlimited.

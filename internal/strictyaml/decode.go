@@ -394,6 +394,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, path string, v reflect.Value, depth
 		}
 		fv, ok := fieldByIndex(v, f)
 		if !ok {
+			d.errorf(p.key, joinField(path, key), "cannot decode into Go type %s: its inline field is an unexported pointer", v.Type())
 			continue
 		}
 		d.decode(p.value, joinField(path, key), fv, depth+1)

@@ -391,3 +391,51 @@ func TestMergeBomb(t *testing.T) {
 		t.Errorf("m39 = %v, want map[a:1 b:2]", got)
 	}
 }
+
+func TestInline(t *testing.T) {
+	type Common struct {
+		Name string
+		Tags []string
+	}
+	type Limit struct{ Soft, Hard int }
+	type cfg struct {
+		Common `yaml:",inline"`
+		*Limit `yaml:",inline"`
+		Mode   string
+	}
+	doc, err := Parse("f.yaml", []byte("name: a\ntags: [x]\nsoft: 3\nmode: m\nnope: 1\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c cfg
+	err = doc.Decode(&c)
+	if got, want := fmt.Sprint(err), "f.yaml:5:1: nope: unknown key (did you mean mode?)"; got != want {
+		t.Errorf("Decode error = %q, want %q", got, want)
+	}
+	if c.Name != "a" || len(c.Tags) != 1 || c.Limit == nil || c.Soft != 3 || c.Mode != "m" {
+		t.Errorf("Decode = %+v, want inlined fields set", c)
+	}
+}
+
+func TestDescribe(t *testing.T) {
+	tests := map[string]string{
+		"a: x":      `string "x"`,
+		"a: 'x'":    `string "x"`,
+		"a: 5":      "integer 5",
+		"a: 1.5":    "number 1.5",
+		"a: true":   "boolean true",
+		"a: ~":      "null",
+		"a: [1]":    "a list",
+		"a: {b: 1}": "a mapping",
+		"a: !foo x": `!foo "x"`,
+	}
+	for in, want := range tests {
+		var n yaml.Node
+		if err := yaml.Unmarshal([]byte(in), &n); err != nil {
+			t.Fatal(err)
+		}
+		if got := Describe(n.Content[0].Content[1]); got != want {
+			t.Errorf("Describe(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
