@@ -53,7 +53,7 @@ type Unit struct {
 	Group      string
 	Groups     []string // supplementary
 	WorkingDir string
-	Umask      *uint32 // nil: inherited
+	Umask      *uint32           // nil: inherited
 	Rlimits    map[string]Rlimit // key: nofile, nproc, core, ... (without RLIMIT_); see RlimitResource
 	Stdin      string            // "null" (default) or "tty"
 	PIDFile    string            // Forking only
