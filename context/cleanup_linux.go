@@ -47,14 +47,15 @@ func Cleanup(u Undo) error {
 	return errors.Join(errs...)
 }
 
-// Alive reports whether the init that u records is still running (or is an
-// unreaped zombie), and is the same process, not a recycled PID.
+// Alive reports whether the init that u records is still running: the PID
+// names the same process (not a recycled PID), and it has not exited (a
+// zombie waiting for its parent to reap it has).
 func Alive(u Undo) bool {
 	if u.Pid <= 0 {
 		return false
 	}
-	st, err := ProcStartTime(u.Pid)
-	return err == nil && st == u.StartTime
+	st, state, err := procStat(u.Pid)
+	return err == nil && st == u.StartTime && state != 'Z' && state != 'X'
 }
 
 // killAndWait SIGKILLs pid and waits until it has exited. In a PID namespace
@@ -98,20 +99,27 @@ func WaitPidfd(fd int, timeout time.Duration) error {
 // ProcStartTime is the start time of pid in clock ticks since boot (field 22
 // of /proc/PID/stat): with the PID it names one process for good.
 func ProcStartTime(pid int) (uint64, error) {
+	st, _, err := procStat(pid)
+	return st, err
+}
+
+// procStat reads the start time and the state letter of pid.
+func procStat(pid int) (uint64, byte, error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	// The command name (field 2) may hold spaces and parentheses: skip
 	// past its last ')'.
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("parse /proc/%d/stat", pid)
+		return 0, 0, fmt.Errorf("parse /proc/%d/stat", pid)
 	}
 	f := strings.Fields(s[i+1:])
-	if len(f) < 20 {
-		return 0, fmt.Errorf("parse /proc/%d/stat", pid)
+	if len(f) < 20 || len(f[0]) != 1 {
+		return 0, 0, fmt.Errorf("parse /proc/%d/stat", pid)
 	}
-	return strconv.ParseUint(f[19], 10, 64)
+	st, err := strconv.ParseUint(f[19], 10, 64)
+	return st, f[0][0], err
 }

@@ -53,11 +53,16 @@ func statusCmd(g *globals, args []string) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", in.Name, in.Status, pid, procs, mem, cpu, up,
 			orDash(strings.Join(in.Addresses, ",")), orDash(in.Image))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, in := range infos {
 		if in.Problem != "" {
-			fmt.Fprintf(tw, "  ! %s\n", in.Problem)
+			fmt.Printf("%s: %s\n", in.Name, in.Problem)
 		}
 	}
-	return tw.Flush()
+	return nil
 }
 
 func psCmd(g *globals, args []string) error {

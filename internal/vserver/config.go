@@ -29,6 +29,16 @@ type Config struct {
 	Capabilities []string
 	NoNewPrivs   bool `yaml:"no_new_privs"`
 	Autostart    bool
+
+	doc *strictyaml.Doc // for errors found after parsing, with positions
+}
+
+// Errorf is an error about field of the config file, at its position.
+func (c *Config) Errorf(field, format string, args ...any) error {
+	if c.doc == nil {
+		return fmt.Errorf("%s: %s: %s", c.File, field, fmt.Sprintf(format, args...))
+	}
+	return c.doc.Errorf(field, format, args...)
 }
 
 // NetworkConfig is the network section.
@@ -99,6 +109,7 @@ func Parse(file string, data []byte) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	cfg.doc = doc
 	var errs strictyaml.Errors
 	errs.Append(doc.Decode(cfg))
 	if cfg.Hostname == "" {

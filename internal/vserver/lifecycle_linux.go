@@ -34,7 +34,7 @@ func Spawn(o Options, name string, argv []string) error {
 		return err
 	}
 	if st, err := ReadState(o.Paths, name); err == nil {
-		if monitorAlive(st) || vctx.Alive(st.Undo) {
+		if monitorAlive(o.Paths, st) || vctx.Alive(st.Undo) {
 			return fmt.Errorf("vserver %s: %w (pid %d)", name, ErrRunning, st.Undo.Pid)
 		}
 	}
@@ -79,8 +79,24 @@ func Spawn(o Options, name string, argv []string) error {
 	return fmt.Errorf("monitor of %s ended before the guest ran; see %s", name, logFile)
 }
 
-func monitorAlive(st *State) bool {
-	return vctx.Alive(vctx.Undo{Pid: st.Monitor, StartTime: st.MonitorStart})
+// monitorAlive reports whether the monitor st records still runs: its PID
+// names the same process and the vserver's lock is held. The kernel drops a
+// flock when its holder exits, so this is right even for a monitor that was
+// killed and is not yet reaped.
+func monitorAlive(p Paths, st *State) bool {
+	if !vctx.Alive(vctx.Undo{Pid: st.Monitor, StartTime: st.MonitorStart}) {
+		return false
+	}
+	f, err := os.Open(filepath.Join(p.RunDir(st.Name), "lock"))
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB); err != nil {
+		return err == unix.EWOULDBLOCK
+	}
+	unix.Flock(int(f.Fd()), unix.LOCK_UN)
+	return false
 }
 
 // Stop stops vserver name: it asks the monitor to stop the guest (SIGTERM
@@ -99,11 +115,11 @@ func Stop(o Options, name string) error {
 	if cfg, err := Load(o.Paths, name); err == nil {
 		timeout = cfg.StopTimeout
 	}
-	if monitorAlive(st) {
+	if monitorAlive(o.Paths, st) {
 		fd, err := unix.PidfdOpen(st.Monitor, 0)
 		if err == nil {
 			defer unix.Close(fd)
-			if monitorAlive(st) {
+			if monitorAlive(o.Paths, st) {
 				unix.PidfdSendSignal(fd, unix.SIGTERM, nil, 0)
 				if err := vctx.WaitPidfd(fd, timeout+15*time.Second); err != nil {
 					return fmt.Errorf("vserver %s: the monitor did not finish: %w", name, err)
@@ -128,7 +144,7 @@ func Cleanup(o Options, name string) error {
 	if err != nil {
 		return err
 	}
-	if monitorAlive(st) {
+	if monitorAlive(o.Paths, st) {
 		return fmt.Errorf("vserver %s: its monitor (pid %d) is alive: use vhost stop", name, st.Monitor)
 	}
 	return finish(o, name, st, 0)
@@ -217,11 +233,11 @@ func Describe(o Options, name string) Info {
 	switch {
 	case !vctx.Alive(st.Undo):
 		in.Status = StatusStopped
-		if !monitorAlive(st) {
+		if !monitorAlive(o.Paths, st) {
 			in.Problem = "monitor was killed; leftovers remain: vhost cleanup " + name
 		}
 		return in
-	case !monitorAlive(st):
+	case !monitorAlive(o.Paths, st):
 		in.Problem = "running without its monitor"
 	}
 	in.Pid = st.Undo.Pid

@@ -118,7 +118,7 @@ func monitor(o Options, name string, console Console, ready func(error)) (Outcom
 	}
 	img, err := images.Open(o.Paths.Images(), o.Log).Get(cfg.Image)
 	if err != nil {
-		return Failed, fmt.Errorf("vserver %s: %s: image: %w", name, cfg.File, err)
+		return Failed, cfg.Errorf("image", "%v", err)
 	}
 	lk, err := lock(o.Paths, name)
 	if err != nil {

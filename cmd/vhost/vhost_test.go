@@ -1,0 +1,449 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+
+	vctx "github.com/vservers/vserver/context"
+	"github.com/vservers/vserver/internal/cgroup"
+	"github.com/vservers/vserver/internal/vserver"
+)
+
+// These tests drive the built vhost and vinit binaries as a user would, as
+// root, against the real kernel.
+
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "vhost-bin")
+	if err != nil {
+		panic(err)
+	}
+	build := exec.Command("go", "build", "-o", dir, "../vhost", "../vinit")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build vhost and vinit:", err)
+		os.Exit(1)
+	}
+	binDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// host is one test's vhost root.
+type host struct {
+	t    *testing.T
+	root string
+}
+
+func newHost(t *testing.T) *host {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Fatal("this test needs root: it boots real vservers (CI runs as root)")
+	}
+	if _, err := os.Stat("/bin/busybox"); err != nil {
+		t.Fatal("/bin/busybox missing: apt-get install busybox-static")
+	}
+	h := &host{t: t, root: t.TempDir()}
+	os.MkdirAll(filepath.Join(h.root, "etc/vhost/vservers"), 0o755)
+	h.ok("image", "build", "demo", "--from", "busybox", "--units", "../../examples/demo/units")
+	return h
+}
+
+// vhost runs vhost with args and returns its combined output and exit code.
+func (h *host) vhost(args ...string) (string, int) {
+	h.t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, "vhost"), append([]string{"--root", h.root}, args...)...)
+	out, err := cmd.CombinedOutput()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		h.t.Fatalf("vhost %v: %v", args, err)
+	}
+	return string(out), code
+}
+
+func (h *host) ok(args ...string) string {
+	h.t.Helper()
+	out, code := h.vhost(args...)
+	if code != 0 {
+		h.t.Fatalf("vhost %s: exit %d\n%s", strings.Join(args, " "), code, out)
+	}
+	return out
+}
+
+// config writes vserver name's config with guest address addr.
+func (h *host) config(name, addr string) {
+	h.t.Helper()
+	cfg := fmt.Sprintf("image: demo\nhostname: %s\nnetwork:\n  addresses: [%s/24]\nlimits:\n  pids: 256\nstop_timeout: 10s\n", name, addr)
+	if err := os.WriteFile(filepath.Join(h.root, "etc/vhost/vservers", name+".yaml"), []byte(cfg), 0o644); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func (h *host) state(name string) *vserver.State {
+	h.t.Helper()
+	st, err := vserver.ReadState(vserver.Paths{Root: h.root}, name)
+	if err != nil {
+		h.t.Fatalf("state of %s: %v", name, err)
+	}
+	return st
+}
+
+// start starts name and registers a stop for the end of the test.
+func (h *host) start(name, addr string) *vserver.State {
+	h.t.Helper()
+	h.config(name, addr)
+	h.ok("start", name)
+	st := h.state(name)
+	h.t.Cleanup(func() {
+		h.vhost("stop", name)
+		assertGone(h.t, h.root, name, st.Undo)
+	})
+	return st
+}
+
+// testName is a vserver name unique to this test process: cgroups and
+// interface names are global to the host, whatever the root.
+func testName(base string) string { return fmt.Sprintf("%s%d", base, os.Getpid()%10000) }
+
+// assertGone checks that nothing of vserver name is left on the host.
+func assertGone(t *testing.T, root, name string, u vctx.Undo) {
+	t.Helper()
+	if vctx.Alive(u) {
+		t.Errorf("%s: init %d still runs", name, u.Pid)
+	}
+	if g, err := cgroup.Open(u.Cgroup); err == nil && len(g.Dirs()) > 0 {
+		t.Errorf("%s: cgroup left: %v", name, g.Dirs())
+	}
+	if _, err := netlink.LinkByName(u.HostIf); err == nil {
+		t.Errorf("%s: veth %s left", name, u.HostIf)
+	}
+	if _, err := os.Stat(filepath.Join(root, "run/vhost", name)); err == nil {
+		t.Errorf("%s: run directory left", name)
+	}
+	if n := countNsProcs(u); n > 0 {
+		t.Errorf("%s: %d processes left", name, n)
+	}
+}
+
+// countNsProcs counts the processes left in the guest's PID namespace.
+func countNsProcs(u vctx.Undo) int {
+	procs, err := vctx.Procs(u)
+	if err != nil {
+		return 0
+	}
+	return len(procs)
+}
+
+// routedToGuest checks, before anything is sent, that addr is routed to the
+// vserver's own veth and nowhere else.
+func routedToGuest(t *testing.T, addr, hostIf string) {
+	t.Helper()
+	routes, err := netlink.RouteGet(net.ParseIP(addr))
+	if err != nil || len(routes) != 1 {
+		t.Fatalf("route to %s: %v, %v", addr, routes, err)
+	}
+	l, err := netlink.LinkByIndex(routes[0].LinkIndex)
+	if err != nil || l.Attrs().Name != hostIf {
+		t.Fatalf("route to %s leaves through %v, not the guest's veth %s: not sending", addr, l, hostIf)
+	}
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	c := &http.Client{Timeout: 5 * time.Second}
+	var last error
+	for range 50 { // httpd may still be starting
+		resp, err := c.Get(url)
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			return string(b)
+		}
+		last = err
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("GET %s: %v", url, last)
+	return ""
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for range 300 {
+		if cond() {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s: not within 15s", what)
+}
+
+func TestDemoBootsAndShowsOnlyItsContext(t *testing.T) {
+	h := newHost(t)
+	name, addr := testName("demo"), "10.77.0.11"
+	st := h.start(name, addr)
+
+	// The guest as the host sees it.
+	// The guest as the host sees it, once vinit has started the services.
+	var in vserver.Info
+	eventually(t, "vinit and its three services in the status", func() bool {
+		var infos []vserver.Info
+		if err := json.Unmarshal([]byte(h.ok("status", "--json", name)), &infos); err != nil || len(infos) != 1 {
+			t.Fatalf("status --json: %v %v", infos, err)
+		}
+		in = infos[0]
+		return in.Usage.Pids >= 4
+	})
+	if in.Status != vserver.StatusRunning || in.Pid != st.Undo.Pid || in.Usage.MemoryBytes <= 0 {
+		t.Fatalf("status = %+v, want running with init %d", in, st.Undo.Pid)
+	}
+	var procs []vctx.Proc
+	if err := json.Unmarshal([]byte(h.ok("ps", "--json", name)), &procs); err != nil {
+		t.Fatal(err)
+	}
+	if len(procs) == 0 || procs[0].GuestPid != 1 || procs[0].Cmdline != "/sbin/vinit" {
+		t.Fatalf("ps: first process %+v, want vinit as guest PID 1", procs)
+	}
+
+	// The page, from the host, at the guest's address only.
+	routedToGuest(t, addr, st.Undo.HostIf)
+	if page := get(t, "http://"+addr+"/"); page != "hello from vserver "+name+"\n" {
+		t.Fatalf("page = %q", page)
+	}
+
+	// Inside: only its own processes, its hostname, exactly its address.
+	out := h.ok("exec", name, "--", "sh", "-c", `
+echo "hostname=$(hostname)"
+echo "init=$(cat /proc/1/cmdline)"
+for p in /proc/[0-9]*; do [ -r $p/stat ] && echo "proc ${p#/proc/}"; done
+ip -o addr show | while read n ifc fam a rest; do echo "addr $ifc $a"; done`)
+	if !strings.Contains(out, "hostname="+name+"\n") || !strings.Contains(out, "init=/sbin/vinit\n") {
+		t.Errorf("guest identity:\n%s", out)
+	}
+	var addrs []string
+	guestProcs := 0
+	for _, l := range strings.Split(out, "\n") {
+		if a, ok := strings.CutPrefix(l, "addr "); ok {
+			addrs = append(addrs, a)
+		}
+		if strings.HasPrefix(l, "proc ") {
+			guestProcs++
+		}
+	}
+	want := []string{"lo 127.0.0.1/8", "lo ::1/128", "eth0 " + addr + "/24"}
+	if fmt.Sprint(addrs) != fmt.Sprint(want) {
+		t.Errorf("guest addresses %v, want %v", addrs, want)
+	}
+	if guestProcs > 20 {
+		t.Errorf("guest sees %d processes: more than its own", guestProcs)
+	}
+
+	// The orphan maker leaves no zombie that lasts: a zombie seen twice,
+	// a second apart, is one vinit failed to reap.
+	zombies := func() map[int]bool {
+		z := map[int]bool{}
+		ps, _ := vctx.Procs(st.Undo)
+		for _, p := range ps {
+			if p.State == "Z" {
+				z[p.Pid] = true
+			}
+		}
+		return z
+	}
+	before := zombies()
+	time.Sleep(1100 * time.Millisecond)
+	for pid := range zombies() {
+		if before[pid] {
+			t.Errorf("zombie %d outlived a second", pid)
+		}
+	}
+
+	// The crashing service is restarted.
+	logFile := filepath.Join(h.root, "var/log/vhost", name+".log")
+	eventually(t, "flaky restarted", func() bool {
+		b, _ := os.ReadFile(logFile)
+		return bytes.Count(b, []byte("flaky | flaky: up")) >= 2
+	})
+
+	// Stop within the timeout, then nothing is left (the Cleanup checks).
+	begin := time.Now()
+	h.ok("stop", name)
+	if d := time.Since(begin); d > 10*time.Second+5*time.Second {
+		t.Errorf("stop took %v, past its 10s timeout", d)
+	}
+	b, _ := os.ReadFile(logFile)
+	if !strings.Contains(string(b), `outcome=poweroff`) {
+		t.Errorf("the monitor did not see a poweroff:\n%s", b)
+	}
+}
+
+func TestKilledMonitorThenStopLeavesNothing(t *testing.T) {
+	h := newHost(t)
+	name, addr := testName("kill"), "10.77.0.12"
+	st := h.start(name, addr)
+	if err := syscall.Kill(st.Monitor, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "status says the monitor is gone", func() bool {
+		out, _ := h.vhost("status", name)
+		return strings.Contains(out, "running without its monitor")
+	})
+	// A second monitor must not take over a guest that still runs.
+	if out, code := h.vhost("start", name); code == 0 || !strings.Contains(out, "already running") {
+		t.Fatalf("start over an orphaned guest: exit %d: %s", code, out)
+	}
+	h.ok("stop", name)
+	assertGone(t, h.root, name, st.Undo)
+	if out, code := h.vhost("stop", name); code == 0 || !strings.Contains(out, "not running") {
+		t.Fatalf("second stop: exit %d: %s", code, out)
+	}
+}
+
+func TestGuestRebootRestartsTheContext(t *testing.T) {
+	h := newHost(t)
+	name, addr := testName("boot"), "10.77.0.13"
+	st := h.start(name, addr)
+	// SIGINT to init is a reboot request (the systemd convention). The
+	// kill may itself be TERMed by the shutdown it starts: its status is
+	// not the point.
+	h.vhost("exec", name, "--", "kill", "-INT", "1")
+	var st2 *vserver.State
+	eventually(t, "second boot", func() bool {
+		s, err := vserver.ReadState(vserver.Paths{Root: h.root}, name)
+		if err == nil && s.Boots == 2 && s.Status == vserver.StatusRunning {
+			st2 = s
+			return true
+		}
+		return false
+	})
+	if st2.Undo.Pid == st.Undo.Pid || vctx.Alive(st.Undo) {
+		t.Fatalf("after reboot init is %d, before %d: want a new init and the old one gone", st2.Undo.Pid, st.Undo.Pid)
+	}
+	if st2.LastExit != "killed by SIGHUP" {
+		t.Errorf("last exit %q, want the kernel's report of reboot(2): killed by SIGHUP", st2.LastExit)
+	}
+	routedToGuest(t, addr, st2.Undo.HostIf)
+	if page := get(t, "http://"+addr+"/"); !strings.Contains(page, name) {
+		t.Fatalf("page after reboot = %q", page)
+	}
+	h.ok("stop", name)
+	assertGone(t, h.root, name, st2.Undo)
+}
+
+func TestRunInTheForegroundStopsOnInterrupt(t *testing.T) {
+	h := newHost(t)
+	name := testName("run")
+	h.config(name, "10.77.0.14")
+	cmd := exec.Command(filepath.Join(binDir, "vhost"), "--root", h.root, "run", name)
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var st *vserver.State
+	eventually(t, "running", func() bool {
+		s, err := vserver.ReadState(vserver.Paths{Root: h.root}, name)
+		st = s
+		return err == nil && s.Status == vserver.StatusRunning
+	})
+	eventually(t, "the services' output on the console", func() bool {
+		return strings.Contains(out.String(), "flaky | flaky: up")
+	})
+	// What a terminal's Ctrl-C sends to the foreground process group.
+	cmd.Process.Signal(os.Interrupt)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("vhost run after Ctrl-C: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "outcome=poweroff") {
+		t.Errorf("the guest did not power off in order:\n%s", out.String())
+	}
+	assertGone(t, h.root, name, st.Undo)
+}
+
+func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
+	h := newHost(t)
+	cfgDir := filepath.Join(h.root, "etc/vhost/vservers")
+	write := func(name, body string) {
+		os.WriteFile(filepath.Join(cfgDir, name+".yaml"), []byte(body), 0o644)
+	}
+	write("noimage", "image: nosuch\nnetwork:\n  addresses: [10.77.0.15/24]\n")
+	write("typo", "image: demo\nnetwork:\n  adresses: [10.77.0.15/24]\n")
+	write("broken", "image: demo\nnetwork: [oops\n")
+	write("badaddr", "image: demo\nnetwork:\n  addresses: [10.77.0.300/24]\n")
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"start", "noimage"}, "noimage.yaml:1:8: image: "},
+		{[]string{"start", "typo"}, "typo.yaml:3:3: network.adresses: unknown key"},
+		{[]string{"start", "broken"}, "broken.yaml:"},
+		{[]string{"start", "badaddr"}, "badaddr.yaml:3:15: network.addresses[0]: "},
+		{[]string{"start", "../etc"}, `invalid vserver name "../etc"`},
+		{[]string{"start", "a/b"}, `invalid vserver name "a/b"`},
+		{[]string{"start", "nosuch"}, "no config file"},
+		{[]string{"image", "build", "a/../b", "--from", "busybox"}, "invalid image name"},
+		{[]string{"exec", "nosuch", "--", "true"}, "not running"},
+		{[]string{"stop", "nosuch"}, "not running"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			out, code := h.vhost(tt.args...)
+			if code == 0 || !strings.Contains(out, tt.want) {
+				t.Fatalf("exit %d, output %q; want a failure saying %q", code, out, tt.want)
+			}
+		})
+	}
+	// Nothing was made: no run directory, no cgroup, no veth of any of them.
+	if ents, _ := os.ReadDir(filepath.Join(h.root, "run/vhost")); len(ents) != 0 {
+		t.Errorf("run directories left: %v", ents)
+	}
+	for _, n := range []string{"noimage", "typo", "broken", "badaddr"} {
+		assertGone(t, h.root, n, vctx.Undo{Cgroup: "vhost/" + n, HostIf: vctx.HostIfName(n)})
+	}
+
+	// Starting a running vserver is refused, and leaves it running.
+	name := testName("twice")
+	st := h.start(name, "10.77.0.16")
+	if out, code := h.vhost("start", name); code == 0 || !strings.Contains(out, "already running") {
+		t.Fatalf("second start: exit %d: %s", code, out)
+	}
+	if !vctx.Alive(st.Undo) || h.state(name).Undo.Pid != st.Undo.Pid {
+		t.Fatal("the second start disturbed the running guest")
+	}
+}
+
+// syncBuffer is a bytes.Buffer that a command writes while the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
