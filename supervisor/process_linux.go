@@ -68,7 +68,7 @@ func (f *forker) spawn(u *units.Unit, env []string, out *os.File) (proc, error) 
 	// There is no rlimit in SysProcAttr: the limits are set on the child
 	// right after its execve.
 	for name, l := range u.Rlimits {
-		res, ok := rlimits[name]
+		res, ok := units.RlimitResource(name)
 		if !ok {
 			continue // the parser rejects unknown names
 		}
@@ -82,15 +82,6 @@ func (f *forker) spawn(u *units.Unit, env []string, out *os.File) (proc, error) 
 		}
 	}
 	return &process{p: p, exited: exited}, nil
-}
-
-var rlimits = map[string]int{
-	"as": unix.RLIMIT_AS, "core": unix.RLIMIT_CORE, "cpu": unix.RLIMIT_CPU,
-	"data": unix.RLIMIT_DATA, "fsize": unix.RLIMIT_FSIZE, "locks": unix.RLIMIT_LOCKS,
-	"memlock": unix.RLIMIT_MEMLOCK, "msgqueue": unix.RLIMIT_MSGQUEUE, "nice": unix.RLIMIT_NICE,
-	"nofile": unix.RLIMIT_NOFILE, "nproc": unix.RLIMIT_NPROC, "rss": unix.RLIMIT_RSS,
-	"rtprio": unix.RLIMIT_RTPRIO, "rttime": unix.RLIMIT_RTTIME, "sigpending": unix.RLIMIT_SIGPENDING,
-	"stack": unix.RLIMIT_STACK,
 }
 
 // process is a service's main process and its process group.

@@ -42,14 +42,6 @@ type Halt struct {
 	Reason string
 }
 
-// graph is what the supervisor needs of a units set; *units.Set is one.
-type graph interface {
-	Names() []string
-	Get(name string) *units.Unit
-	Order() []string
-	Predecessors(name string) []string
-}
-
 // Supervisor runs the services of a units set.
 type Supervisor struct {
 	cfg     Config
@@ -58,7 +50,7 @@ type Supervisor struct {
 	sp      spawner
 
 	mu       sync.Mutex
-	set      graph
+	set      *units.Set
 	services map[string]*service
 	outputs  map[string]*output
 	gates    sync.WaitGroup
@@ -89,9 +81,7 @@ func New(cfg Config) *Supervisor {
 // Start starts every service of set, each once what it requires is ready;
 // services that don't depend on each other start in parallel. It returns at
 // once; Status tells how far they got.
-func (s *Supervisor) Start(set graph) error { return s.start(set) }
-
-func (s *Supervisor) start(set graph) error {
+func (s *Supervisor) Start(set *units.Set) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.set != nil {

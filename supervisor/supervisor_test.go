@@ -5,9 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"maps"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -53,51 +51,6 @@ func testUnit(name string, argv ...string) *units.Unit {
 	}
 }
 
-// testSet orders units as units.Set does: a unit follows what it requires,
-// wants or is after, and what is before it.
-type testSet struct {
-	units map[string]*units.Unit
-	order []string
-}
-
-func newTestSet(us ...*units.Unit) *testSet {
-	s := &testSet{units: make(map[string]*units.Unit)}
-	for _, u := range us {
-		s.units[u.Name] = u
-	}
-	seen := make(map[string]bool)
-	var visit func(n string)
-	visit = func(n string) {
-		if seen[n] {
-			return
-		}
-		seen[n] = true
-		for _, p := range s.Predecessors(n) {
-			visit(p)
-		}
-		s.order = append(s.order, n)
-	}
-	for _, u := range us {
-		visit(u.Name)
-	}
-	return s
-}
-
-func (s *testSet) Names() []string          { return slices.Sorted(maps.Keys(s.units)) }
-func (s *testSet) Get(n string) *units.Unit { return s.units[n] }
-func (s *testSet) Order() []string          { return s.order }
-func (s *testSet) Predecessors(n string) []string {
-	u := s.units[n]
-	p := slices.Concat(u.Requires, u.Wants, u.After)
-	for _, v := range s.units {
-		if slices.Contains(v.Before, n) {
-			p = append(p, v.Name)
-		}
-	}
-	slices.Sort(p)
-	return slices.Compact(p)
-}
-
 // syncBuffer is a console the test can read while services write to it.
 type syncBuffer struct {
 	mu sync.Mutex
@@ -123,7 +76,11 @@ func start(t *testing.T, console *syncBuffer, us ...*units.Unit) *Supervisor {
 		cfg.Console = console
 	}
 	s := New(cfg)
-	if err := s.start(newTestSet(us...)); err != nil {
+	set, err := units.NewSet(us...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(set); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {

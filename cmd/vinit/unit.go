@@ -1,11 +1,178 @@
 package main
 
 import (
+	"context"
+	"flag"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
+	"os/signal"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vservers/vserver/reaper"
+	"github.com/vservers/vserver/supervisor"
+	"github.com/vservers/vserver/units"
+)
+
+// Exit statuses of unit mode. As PID 1 of a PID namespace, vinit ends with
+// reboot(2), and the kernel reports it to the parent as killed by SIGHUP
+// (reboot) or SIGINT (poweroff, halt); these statuses are used when that is
+// not possible (no CAP_SYS_BOOT) or vinit is not PID 1.
+const (
+	exitPoweroff = 0   // poweroff or halt
+	exitReboot   = 129 // reboot: 128+SIGHUP, as the shell reports a SIGHUP death
+	exitUsage    = 2   // bad flags
+)
+
+// Signals and what they mean to vinit, after systemd, nspawn and LXC.
+var (
+	sigHalt     = unix.Signal(34 + 3) // SIGRTMIN+3
+	sigPoweroff = unix.Signal(34 + 4) // SIGRTMIN+4
+	sigReboot   = unix.Signal(34 + 5) // SIGRTMIN+5
+)
+
+// Grace periods of the shutdown.
+const (
+	stopAllTimeout = 5 * time.Minute  // bounds the services' own stop timeouts together
+	killGrace      = 10 * time.Second // after SIGTERM to every process left, before SIGKILL
 )
 
 func unitMain(args []string) int {
-	fmt.Fprintln(os.Stderr, "vinit: unit: not built yet")
-	return 2
+	fs := flag.NewFlagSet("vinit", flag.ContinueOnError)
+	unitsDir := fs.String("units", "/etc/vinit/units", "the units `directory`")
+	runDir := fs.String("run-dir", "/run/vinit", "the `directory` of vinit's sockets")
+	logDir := fs.String("log-dir", "/var/log/vinit", "the `directory` of the services' log files")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "vinit: unexpected argument %q (a command goes after --)\n", fs.Arg(0))
+		return exitUsage
+	}
+
+	// The reaper subscribes to SIGCHLD before any child exists.
+	r, err := reaper.New()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "vinit: %v\n", err)
+		return 1
+	}
+	sigc := make(chan os.Signal, 16)
+	signal.Notify(sigc, unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGPWR, sigHalt, sigPoweroff, sigReboot)
+	ctx := context.Background()
+	go r.Run(ctx)
+
+	console := consoleWriter()
+	log := slog.New(slog.NewTextHandler(console, nil))
+	log.Info("vinit starting", "pid", os.Getpid(), "units", *unitsDir)
+
+	halts := make(chan supervisor.Halt, 1)
+	sup := supervisor.New(supervisor.Config{
+		Reaper:  r,
+		Log:     log,
+		Console: console,
+		LogDir:  *logDir,
+		RunDir:  *runDir,
+		OnHalt: func(h supervisor.Halt) {
+			select {
+			case halts <- h:
+			default: // one is on its way already
+			}
+		},
+	})
+	// A bad units directory leaves a running, reaping init that says what
+	// is wrong, never an exited PID 1.
+	if set := loadUnits(log, *unitsDir); set != nil {
+		if err := sup.Start(set); err != nil {
+			log.Error("start services", "err", err)
+		}
+	}
+
+	for {
+		select {
+		case sig := <-sigc:
+			switch sig {
+			case unix.SIGHUP:
+				log.Warn("reload is not supported yet", "signal", "SIGHUP")
+			case unix.SIGINT, sigReboot:
+				log.Info("reboot", "signal", unix.SignalName(sig.(unix.Signal)))
+				return shutdown(log, sup, r, units.ActionReboot, 0)
+			default: // SIGTERM, SIGPWR, halt, poweroff
+				log.Info("poweroff", "signal", unix.SignalName(sig.(unix.Signal)))
+				return shutdown(log, sup, r, units.ActionPoweroff, 0)
+			}
+		case h := <-halts:
+			log.Error("service failed", "service", h.Unit, "reason", h.Reason, "on_failure", h.Action)
+			return shutdown(log, sup, r, h.Action, h.Code)
+		}
+	}
+}
+
+// loadUnits reads the units directory and logs each problem on a line of
+// its own (file:line:col: field: message). It returns the valid units.
+func loadUnits(log *slog.Logger, dir string) *units.Set {
+	set, err := units.LoadDir(dir)
+	if err != nil {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			log.Error("units", "err", line)
+		}
+	}
+	if set != nil {
+		log.Info("units loaded", "count", set.Len())
+	}
+	return set
+}
+
+// shutdown ends the context: services stopped in reverse dependency order,
+// then every process left TERMed and KILLed, all reaped, the disks synced;
+// then, as PID 1, reboot(2). It returns the exit status for when vinit is
+// not PID 1 or reboot(2) failed.
+func shutdown(log *slog.Logger, sup *supervisor.Supervisor, r *reaper.Reaper, how units.Action, code int) int {
+	ctx, cancel := context.WithTimeout(context.Background(), stopAllTimeout)
+	if err := sup.Stop(ctx); err != nil {
+		log.Error("stop services", "err", err)
+	}
+	cancel()
+	ctx, cancel = context.WithTimeout(context.Background(), 2*killGrace)
+	if err := supervisor.KillRemaining(ctx, r, killGrace, log); err != nil {
+		log.Error("kill remaining processes", "err", err)
+	}
+	cancel()
+	unix.Sync()
+
+	switch how {
+	case units.ActionReboot:
+		code = exitReboot
+	case units.ActionExit:
+		log.Info("exit", "status", code)
+		return code
+	default:
+		code = exitPoweroff
+	}
+	if os.Getpid() == 1 {
+		cmd := unix.LINUX_REBOOT_CMD_POWER_OFF
+		if how == units.ActionReboot {
+			cmd = unix.LINUX_REBOOT_CMD_RESTART
+		}
+		// In a PID namespace this does not return: the kernel ends the
+		// namespace and reports the signal to the parent.
+		err := unix.Reboot(cmd)
+		log.Error("reboot(2) failed, exiting instead", "err", err, "status", code)
+	}
+	log.Info(string(how), "status", code)
+	return code
+}
+
+// consoleWriter is stderr when it is open for writing, else /dev/kmsg.
+func consoleWriter() io.Writer {
+	if fl, err := unix.FcntlInt(2, unix.F_GETFL, 0); err == nil && fl&unix.O_ACCMODE != unix.O_RDONLY {
+		return os.Stderr
+	}
+	if f, err := os.OpenFile("/dev/kmsg", os.O_WRONLY, 0); err == nil {
+		return f
+	}
+	return io.Discard
 }
