@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+	"gopkg.in/yaml.v3"
 
 	"github.com/vservers/vserver/internal/strictyaml"
 )
@@ -67,7 +68,7 @@ type rawUnit struct {
 	Name             string
 	Description      string
 	Kind             Kind
-	Exec             argv
+	Exec             yaml.Node // see parseArgv
 	Environment      env
 	EnvironmentFiles []string
 	User             string
@@ -90,7 +91,7 @@ type rawUnit struct {
 	StopTimeout      time.Duration
 	Ready            struct {
 		TCP      string
-		Exec     argv
+		Exec     yaml.Node
 		Interval time.Duration
 		Timeout  time.Duration
 	}
@@ -141,6 +142,18 @@ func parse(file string, data []byte) (*Unit, *strictyaml.Doc, strictyaml.Errors)
 	// decoded still help, but not those of keys that did not.
 	errs.Append(doc.Decode(&raw))
 	u := raw.unit(name, file)
+	for _, a := range []struct {
+		field string
+		n     *yaml.Node
+		argv  *[]string
+	}{{"exec", &raw.Exec, &u.Exec}, {"ready.exec", &raw.Ready.Exec, &u.Ready.Exec}} {
+		if a.n.Kind == 0 || a.n.ShortTag() == "!!null" {
+			continue
+		}
+		argv, err := parseArgv(a.n, data)
+		errs.Append(doc.Adopt(a.field, err))
+		*a.argv = argv
+	}
 	for _, e := range check(doc, &raw, u) {
 		if !related(errs, e.Field) {
 			errs = append(errs, e)
@@ -173,7 +186,6 @@ func (r *rawUnit) unit(name, file string) *Unit {
 		File:             file,
 		Description:      r.Description,
 		Kind:             r.Kind,
-		Exec:             r.Exec,
 		Env:              r.Environment,
 		EnvFiles:         r.EnvironmentFiles,
 		User:             r.User,
@@ -192,7 +204,7 @@ func (r *rawUnit) unit(name, file string) *Unit {
 		StartLimit:       r.StartLimit,
 		StopSignal:       unix.Signal(r.StopSignal),
 		StopTimeout:      r.StopTimeout,
-		Ready:            Ready{TCP: r.Ready.TCP, Exec: r.Ready.Exec, Interval: r.Ready.Interval, Timeout: r.Ready.Timeout},
+		Ready:            Ready{TCP: r.Ready.TCP, Interval: r.Ready.Interval, Timeout: r.Ready.Timeout},
 		Watchdog:         r.Watchdog,
 		OnFailure:        r.OnFailure,
 		FailureExitCode:  r.FailureExitCode,

@@ -31,14 +31,14 @@ func TestSplitWords(t *testing.T) {
 		{in: `''`, want: []string{""}},
 		{in: `x'$HOME'"y"`, want: []string{"x$HOMEy"}},
 		{in: "a\\\nb", want: []string{"ab"}},
-		{in: `'open`, wantErr: "unterminated single quote at offset 0"},
-		{in: `a "open`, wantErr: "unterminated double quote at offset 2"},
-		{in: `a\`, wantErr: "backslash at the end of the command"},
-		{in: `a | b`, wantErr: "unquoted '|' at offset 2"},
-		{in: `a;b`, wantErr: "unquoted ';' at offset 1"},
-		{in: `echo $HOME`, wantErr: "unquoted '$' at offset 5"},
-		{in: `echo "$HOME"`, wantErr: `'$' inside double quotes at offset 6`},
-		{in: "echo `id`", wantErr: "unquoted '`' at offset 5"},
+		{in: `'open`, wantErr: "unterminated single quote (at offset 0)"},
+		{in: `a "open`, wantErr: "unterminated double quote (at offset 2)"},
+		{in: `a\`, wantErr: "backslash at the end of the command (at offset 1)"},
+		{in: `a | b`, wantErr: "unquoted '|': no shell runs the command, so nothing is expanded or redirected; quote it, or use [sh, -c, '...'] (at offset 2)"},
+		{in: `a;b`, wantErr: "unquoted ';': "},
+		{in: `echo $HOME`, wantErr: "unquoted '$': "},
+		{in: `echo "$HOME"`, wantErr: `'$' inside double quotes: nothing is expanded; escape it (\$) or use single quotes (at offset 6)`},
+		{in: "echo `id`", wantErr: "unquoted '`': "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {

@@ -1,6 +1,7 @@
 package units
 
 import (
+	"bytes"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -16,28 +17,57 @@ import (
 // or a shell-like string, environment as a mapping or a list, signals,
 // resource limits and the umask.
 
-// argv is a command: a list of strings, or one string split into words.
-type argv []string
-
-func (a *argv) UnmarshalYAML(n *yaml.Node) error {
+// parseArgv reads a command: a list of strings, or one string split into
+// words by SplitWords. src is the file's text: where a string is written
+// verbatim on one line there, a splitting error points at its character.
+func parseArgv(n *yaml.Node, src []byte) ([]string, error) {
 	if n.Kind == yaml.SequenceNode {
 		var s []string
 		if err := strictyaml.DecodeNode(n, &s); err != nil {
-			return err
+			return nil, err
 		}
-		*a = s
-		return nil
+		return s, nil
 	}
 	if n.Kind != yaml.ScalarNode {
-		return fmt.Errorf("want a list of strings or a command line, got %s", kindName(n))
+		return nil, fmt.Errorf("want a list of strings or a command line, got %s", kindName(n))
 	}
 	words, err := SplitWords(n.Value)
-	if err != nil {
-		return err
+	if we, ok := err.(*WordError); ok && verbatim(src, n) {
+		return nil, &strictyaml.Error{Line: n.Line, Column: n.Column + we.Offset, Msg: we.Msg}
 	}
-	*a = words
-	return nil
+	return words, err
 }
+
+// verbatim reports whether n's value is written as is, on one line, at n's
+// position in src, so that an offset in the value is one in the line.
+func verbatim(src []byte, n *yaml.Node) bool {
+	if n.Style != 0 && n.Style != yaml.FlowStyle || n.Line < 1 || n.Column < 1 {
+		return false
+	}
+	lines := bytes.SplitN(src, []byte("\n"), n.Line+1)
+	if len(lines) < n.Line {
+		return false
+	}
+	line := lines[n.Line-1]
+	start := n.Column - 1
+	end := start + len(n.Value)
+	return end <= len(line) && string(line[start:end]) == n.Value && isLastOnLine(line[end:])
+}
+
+// isLastOnLine reports whether rest, what follows a plain scalar on its
+// line, ends the scalar: nothing, a comment, or a flow indicator.
+func isLastOnLine(rest []byte) bool {
+	rest = bytes.TrimLeft(rest, " ")
+	return len(rest) == 0 || rest[0] == '#' || rest[0] == ',' || rest[0] == ']' || rest[0] == '}'
+}
+
+// WordError is an error of SplitWords, at a byte offset of its input.
+type WordError struct {
+	Offset int
+	Msg    string
+}
+
+func (e *WordError) Error() string { return fmt.Sprintf("%s (at offset %d)", e.Msg, e.Offset) }
 
 // SplitWords splits a command line into words as a POSIX shell would, but
 // without any expansion: blanks separate words; single quotes keep everything
@@ -62,7 +92,7 @@ func SplitWords(s string) ([]string, error) {
 		case c == '\'':
 			end := strings.IndexByte(s[i+1:], '\'')
 			if end < 0 {
-				return nil, fmt.Errorf("unterminated single quote at offset %d", i)
+				return nil, &WordError{i, "unterminated single quote"}
 			}
 			w.WriteString(s[i+1 : i+1+end])
 			i += end + 1
@@ -77,19 +107,19 @@ func SplitWords(s string) ([]string, error) {
 				case s[j] == '\\' && j+1 < len(s) && s[j+1] == '\n':
 					j++
 				case s[j] == '$' || s[j] == '`':
-					return nil, fmt.Errorf("%q inside double quotes at offset %d: nothing is expanded; escape it (\\%c) or use single quotes", s[j], j, s[j])
+					return nil, &WordError{j, fmt.Sprintf("%q inside double quotes: nothing is expanded; escape it (\\%c) or use single quotes", s[j], s[j])}
 				default:
 					w.WriteByte(s[j])
 				}
 			}
 			if j >= len(s) {
-				return nil, fmt.Errorf("unterminated double quote at offset %d", i)
+				return nil, &WordError{i, "unterminated double quote"}
 			}
 			i = j
 			inWord = true
 		case c == '\\':
 			if i+1 >= len(s) {
-				return nil, fmt.Errorf("backslash at the end of the command")
+				return nil, &WordError{i, "backslash at the end of the command"}
 			}
 			i++
 			if s[i] != '\n' {
@@ -97,7 +127,7 @@ func SplitWords(s string) ([]string, error) {
 				inWord = true
 			}
 		case strings.IndexByte("|&;<>()`$", c) >= 0:
-			return nil, fmt.Errorf("unquoted %q at offset %d: no shell runs the command, so nothing is expanded or redirected; quote it, or use [sh, -c, '...']", c, i)
+			return nil, &WordError{i, fmt.Sprintf("unquoted %q: no shell runs the command, so nothing is expanded or redirected; quote it, or use [sh, -c, '...']", c)}
 		default:
 			w.WriteByte(c)
 			inWord = true

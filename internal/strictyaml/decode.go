@@ -117,6 +117,21 @@ func ErrorAt(n *yaml.Node, field, format string, args ...any) *Error {
 	return &Error{Line: n.Line, Column: n.Column, Field: field, Msg: fmt.Sprintf(format, args...)}
 }
 
+// Adopt turns err, returned by code that decoded the value at field itself
+// (from a yaml.Node field), into errors of this document the way Decode does
+// for an Unmarshaler: a plain error is placed at the value, an *Error or
+// Errors keeps its position and has its Field taken as relative to field.
+// It returns nil for a nil err.
+func (d *Doc) Adopt(field string, err error) error {
+	if err == nil {
+		return nil
+	}
+	n, _ := d.lookup(field)
+	dec := &decoder{file: d.File}
+	dec.adopt(n, field, err)
+	return dec.errs.Err()
+}
+
 // Node returns the value node at field, a dotted path such as
 // network.addresses[1], or nil if the document has no such value.
 func (d *Doc) Node(field string) *yaml.Node {
