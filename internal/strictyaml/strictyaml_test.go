@@ -439,3 +439,57 @@ func TestDescribe(t *testing.T) {
 		}
 	}
 }
+
+func TestAdopt(t *testing.T) {
+	doc, err := Parse("f.yaml", []byte("raw:\n  - a\n  - b\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"nil", nil, "<nil>"},
+		{"plain error at the value", errors.New("bad"), "f.yaml:2:3: raw: bad"},
+		{"relative field keeps its position", &Error{Line: 3, Column: 5, Field: "[1]", Msg: "bad b"}, "f.yaml:3:5: raw[1]: bad b"},
+		{"no position takes the value's", Errors{{Field: "[0]", Msg: "x"}}, "f.yaml:2:3: raw[0]: x"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := fmt.Sprint(doc.Adopt("raw", tt.err)); got != tt.want {
+				t.Errorf("Adopt = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// FuzzDecode checks that no input makes Parse or Decode panic, and that
+// every error of Decode names the file and a position.
+func FuzzDecode(f *testing.F) {
+	for _, s := range []string{
+		"name: a\ntags: [x, y]\nnetwork: {addresses: [10.0.0.1], mtu: 1500}\n",
+		"a: &a {b: 1}\nc: *a\nlabels: {<<: *a}\n",
+		"count: 1\ncount: 2\n",
+		"limit: {soft: 1, hard: x}\nstop_signal: nested\n",
+		"- a\n",
+		"timeout: 5s\nextra: {x: [1, {y: 2}]}\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		doc, err := Parse("f.yaml", data)
+		if err != nil {
+			return
+		}
+		var c config
+		var es Errors
+		if errors.As(doc.Decode(&c), &es) {
+			for _, e := range es {
+				if e.File != "f.yaml" || e.Line < 1 {
+					t.Fatalf("error without file or line: %#v", e)
+				}
+			}
+		}
+	})
+}
