@@ -72,9 +72,13 @@ func (es *Errors) Append(err error) {
 	switch err := err.(type) {
 	case nil:
 	case *Error:
-		*es = append(*es, err)
+		if err != nil {
+			*es = append(*es, err)
+		}
 	case Errors:
-		*es = append(*es, err...)
+		for _, e := range err {
+			es.Append(e)
+		}
 	default:
 		*es = append(*es, &Error{Msg: err.Error()})
 	}

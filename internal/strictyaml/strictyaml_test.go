@@ -324,6 +324,8 @@ func TestErrorsAppendSort(t *testing.T) {
 		t.Errorf("empty Errors.Err() = %v, want nil", es.Err())
 	}
 	es.Append(nil)
+	es.Append((*Error)(nil))
+	es.Append(Errors{nil})
 	es.Append(&Error{File: "b", Line: 1, Msg: "b1"})
 	es.Append(Errors{{File: "a", Line: 9, Column: 1, Msg: "a9"}, {File: "a", Line: 2, Column: 5, Msg: "a2c5"}})
 	es.Append(&Error{File: "a", Line: 2, Column: 1, Msg: "a2c1"})
