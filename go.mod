@@ -15,5 +15,6 @@ require (
 
 require (
 	github.com/klauspost/compress v1.20.4 // indirect
+	github.com/opencontainers/runtime-spec v1.3.0 // indirect
 	github.com/vishvananda/netns v0.0.5 // indirect
 )

@@ -47,7 +47,7 @@ func (s *Store) BuildBusybox(name string, opt BusyboxOptions) (*Image, error) {
 	if err := validHostname(opt.Hostname); err != nil {
 		return nil, err
 	}
-	arch, err := checkStatic(opt.Busybox)
+	arch, err := checkBusybox(opt.Busybox)
 	if err != nil {
 		return nil, err
 	}
@@ -71,24 +71,38 @@ func (s *Store) BuildBusybox(name string, opt BusyboxOptions) (*Image, error) {
 	})
 }
 
+// errDynamic is checkStatic's complaint about a dynamically linked binary.
+var errDynamic = errors.New("dynamically linked, and an image has no libc for it; a static binary is needed")
+
 // checkStatic makes sure bin is a statically linked ELF executable (no
 // PT_INTERP: a dynamic one would need the host's libc inside the image)
 // and returns its architecture in GOARCH spelling.
 func checkStatic(bin string) (arch string, err error) {
 	f, err := elf.Open(bin)
-	if errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("busybox %s: not found; install a static busybox (on Debian: apt-get install busybox-static) or pass its path", bin)
-	}
 	if err != nil {
-		return "", fmt.Errorf("busybox %s: not an ELF executable: %w", bin, err)
+		return "", err
 	}
 	defer f.Close()
 	for _, p := range f.Progs {
 		if p.Type == elf.PT_INTERP {
-			return "", fmt.Errorf("busybox %s: dynamically linked; a vserver image needs a static one (on Debian: apt-get install busybox-static)", bin)
+			return "", errDynamic
 		}
 	}
 	return goarch(f.Machine, f.Class), nil
+}
+
+// checkBusybox is checkStatic with advice on where to get a busybox.
+func checkBusybox(bin string) (arch string, err error) {
+	arch, err = checkStatic(bin)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "", fmt.Errorf("busybox %s: not found; install a static busybox (on Debian: apt-get install busybox-static) or pass its path", bin)
+	case errors.Is(err, errDynamic):
+		return "", fmt.Errorf("busybox %s: %w (on Debian: apt-get install busybox-static)", bin, err)
+	case err != nil:
+		return "", fmt.Errorf("busybox %s: not an ELF executable: %w", bin, err)
+	}
+	return arch, nil
 }
 
 func goarch(m elf.Machine, c elf.Class) string {

@@ -20,7 +20,7 @@ func requireRoot(t *testing.T) {
 // requireBusybox fails unless the host has a static busybox.
 func requireBusybox(t *testing.T) {
 	t.Helper()
-	if _, err := checkStatic(DefaultBusybox); err != nil {
+	if _, err := checkBusybox(DefaultBusybox); err != nil {
 		t.Fatalf("%v", err)
 	}
 }

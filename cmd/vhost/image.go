@@ -18,7 +18,7 @@ import (
 
 func init() {
 	commands["image"] = command{
-		usage: "image build NAME [--from busybox|debootstrap] [--units DIR] [--hostname H] [--suite S] [--mirror URL] [--include PKG,...] | list [--json] | inspect NAME [--json] | rm NAME | du [NAME] | import NAME FILE [--allow-devices]",
+		usage: "image build NAME [--from busybox|debootstrap] [--units DIR] [--hostname H] [--suite S] [--mirror URL] [--include PKG,...] | list [--json] | inspect NAME [--json] | rm NAME | du [NAME] | import NAME FILE [--allow-devices] | export NAME --oci-bundle DIR [--vinit PATH] [--hostname H]",
 		run:   imageMain,
 	}
 }
@@ -47,6 +47,8 @@ func imageMain(g *globals, args []string) error {
 		return imageDu(g, args, os.Stdout)
 	case "import":
 		return imageImport(g, args)
+	case "export":
+		return imageExport(g, args)
 	}
 	return errUsage
 }
@@ -121,6 +123,28 @@ func imageImport(g *globals, args []string) error {
 		return err
 	}
 	fmt.Printf("imported image %s in %s\n", img.Name, img.Dir)
+	return nil
+}
+
+func imageExport(g *globals, args []string) error {
+	fs := flag.NewFlagSet("image export", flag.ContinueOnError)
+	bundle := fs.String("oci-bundle", "", "write an OCI runtime bundle to this new directory")
+	var opt images.OCIOptions
+	fs.StringVar(&opt.Vinit, "vinit", "", "the static vinit binary to install (default: $VHOST_VINIT, vinit beside vhost, /usr/lib/vhost/vinit)")
+	fs.StringVar(&opt.Hostname, "hostname", "", "the bundle's host name (default: the image's)")
+	pos, err := parseArgs(fs, args)
+	if err != nil || len(pos) != 1 || *bundle == "" {
+		return errUsage
+	}
+	if opt.Vinit == "" {
+		if opt.Vinit, err = findVinit(); err != nil { // shared with start/run (vserver.go)
+			return err
+		}
+	}
+	if err := imageStore(g).ExportOCIBundle(pos[0], *bundle, opt); err != nil {
+		return err
+	}
+	fmt.Printf("exported image %s as an OCI bundle in %s (run: crun run --bundle %s ID)\n", pos[0], *bundle, *bundle)
 	return nil
 }
 

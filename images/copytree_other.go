@@ -1,0 +1,5 @@
+//go:build !linux
+
+package images
+
+func copyTree(dst, src string) error { return errUnsupported }
