@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -31,7 +32,11 @@ func (s *Store) ImportFile(name, path string, opt ImportOptions) (*Image, error)
 	}
 	defer f.Close()
 	if opt.Source == "" {
-		opt.Source = "tar " + path
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			abs = path
+		}
+		opt.Source = "tar " + abs
 	}
 	return s.Import(name, f, opt)
 }

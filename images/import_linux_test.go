@@ -272,7 +272,7 @@ func TestImportFormats(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got, want := img.Manifest.Source, "tar "+path; got != want {
+			if got, want := img.Manifest.Source, "tar "+path; got != want { // path is absolute
 				t.Errorf("manifest source: got %q, want %q", got, want)
 			}
 			checks := []struct {

@@ -115,15 +115,15 @@ type RemoveOptions struct {
 // atomically (it is renamed aside first), then its files are deleted.
 // Remove refuses an image that has anything mounted below it.
 func (s *Store) Remove(name string, opt RemoveOptions) error {
-	img, err := s.Get(name)
-	if err != nil && !errors.Is(err, ErrNotExist) {
-		// A broken manifest must not make an image impossible to remove.
-		if _, serr := os.Stat(s.image(name).Dir); serr != nil {
-			return err
-		}
-		img = s.image(name)
-	} else if err != nil {
+	if err := ValidName(name); err != nil {
 		return err
+	}
+	// No manifest needed: a broken image must stay removable.
+	img := s.image(name)
+	if _, err := os.Lstat(img.Dir); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("image %q: %w", name, ErrNotExist)
+	} else if err != nil {
+		return fmt.Errorf("remove image %q: %w", name, err)
 	}
 	if opt.InUse != nil && opt.InUse(name) {
 		return fmt.Errorf("remove image %q: %w", name, ErrInUse)

@@ -2,6 +2,7 @@ package images
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -53,13 +54,11 @@ func TestListRemove(t *testing.T) {
 	if _, err := s.Get("a"); err != nil {
 		t.Fatalf("image a after a refused Remove: %v", err)
 	}
+	// "broken" has no manifest and is still removable.
 	for _, n := range []string{"a", "b", "broken"} {
-		if err := s.Remove(n, RemoveOptions{InUse: inUse}); err != nil && n != "a" {
+		if err := s.Remove(n, RemoveOptions{}); err != nil {
 			t.Fatalf("Remove(%s): %v", n, err)
 		}
-	}
-	if err := s.Remove("a", RemoveOptions{}); err != nil {
-		t.Fatalf("Remove(a): %v", err)
 	}
 	if err := s.Remove("a", RemoveOptions{}); !errors.Is(err, ErrNotExist) {
 		t.Fatalf("Remove(a) twice: got %v, want ErrNotExist", err)
@@ -69,6 +68,24 @@ func TestListRemove(t *testing.T) {
 		t.Fatalf("List after removing all: got %v, %v, want none", imgs, err)
 	}
 	assertEmptyStore(t, s)
+}
+
+func TestBuildRefusesBadNames(t *testing.T) {
+	s := Open(filepath.Join(t.TempDir(), "images"), nil)
+	for _, name := range []string{"", "../etc", "a/b", ".staging-x", "UPPER"} {
+		if _, err := s.BuildBusybox(name, BusyboxOptions{}); err == nil || !strings.Contains(err.Error(), "invalid image name") {
+			t.Errorf("BuildBusybox(%q): got %v, want an invalid-name error", name, err)
+		}
+		if _, err := s.Import(name, strings.NewReader(""), ImportOptions{}); err == nil || !strings.Contains(err.Error(), "invalid image name") {
+			t.Errorf("Import(%q): got %v, want an invalid-name error", name, err)
+		}
+		if err := s.Remove(name, RemoveOptions{}); err == nil || !strings.Contains(err.Error(), "invalid image name") {
+			t.Errorf("Remove(%q): got %v, want an invalid-name error", name, err)
+		}
+	}
+	if _, err := os.Stat(s.Dir()); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("store after refused names: got %v, want it never created", err)
+	}
 }
 
 func TestListMissingStore(t *testing.T) {
