@@ -1,6 +1,8 @@
 package supervisor
 
 import (
+	"context"
+	"errors"
 	"os"
 	"testing"
 	"testing/synctest"
@@ -92,6 +94,10 @@ func (f *fakeSpawner) spawn(u *units.Unit, env []string, out *os.File) (proc, er
 	p := &fakeProc{pid: 100 + f.n, exited: make(chan reaper.Exit, 1), sigs: make(chan unix.Signal, 4)}
 	f.procs <- p
 	return p, nil
+}
+
+func (f *fakeSpawner) probe(ctx context.Context, u *units.Unit, env []string) error {
+	return errors.New("no probes here")
 }
 
 // TestRestartTiming runs the state machine on fake time: the delays between

@@ -1,8 +1,10 @@
 package supervisor
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -82,6 +84,53 @@ func (f *forker) spawn(u *units.Unit, env []string, out *os.File) (proc, error) 
 		}
 	}
 	return &process{p: p, exited: exited}, nil
+}
+
+// probe makes one attempt at u's ready probe.
+func (f *forker) probe(ctx context.Context, u *units.Unit, env []string) error {
+	if u.Ready.TCP != "" {
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "tcp", u.Ready.TCP)
+		if err != nil {
+			return fmt.Errorf("ready probe: %w", err)
+		}
+		return c.Close()
+	}
+	argv := u.Ready.Exec
+	path, err := lookPath(argv[0], env)
+	if err != nil {
+		return fmt.Errorf("ready probe: %w", err)
+	}
+	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer null.Close()
+	attr := &os.ProcAttr{Dir: u.WorkingDir, Env: env, Files: []*os.File{null, null, null}, Sys: &syscall.SysProcAttr{Setpgid: true}}
+	var p *os.Process
+	_, exited, err := f.reaper.Start(func() (int, error) {
+		var err error
+		if p, err = os.StartProcess(path, argv, attr); err != nil {
+			return 0, err
+		}
+		return p.Pid, nil
+	})
+	if err != nil {
+		return fmt.Errorf("ready probe: %w", err)
+	}
+	defer p.Release()
+	pr := &process{p: p, exited: exited}
+	select {
+	case e := <-exited:
+		if !e.Success() {
+			return fmt.Errorf("ready probe %s: %v", argv[0], e)
+		}
+		return nil
+	case <-ctx.Done():
+		pr.Signal(unix.SIGKILL)
+		<-exited
+		return fmt.Errorf("ready probe %s: %w", argv[0], ctx.Err())
+	}
 }
 
 // process is a service's main process and its process group.

@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -12,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vservers/vserver/internal/sdnotify"
 	"github.com/vservers/vserver/reaper"
 	"github.com/vservers/vserver/units"
 )
@@ -57,9 +59,13 @@ type proc interface {
 	Release()
 }
 
-// spawner starts a service's process; forker is the real one.
+// spawner starts a service's process and runs its readiness probe;
+// forker is the real one.
 type spawner interface {
 	spawn(u *units.Unit, env []string, out *os.File) (proc, error)
+	// probe makes one attempt at u's ready probe (tcp or exec), bounded
+	// by ctx, and returns nil when it succeeded.
+	probe(ctx context.Context, u *units.Unit, env []string) error
 }
 
 type op int
@@ -72,12 +78,16 @@ const (
 	opRestart           // stop, then start
 	opSignal            // send a signal to the main process
 	opQuit              // stop and end the loop (the unit was removed)
+	opNotify            // a message from the service on the notify socket
+	opProbed            // the readiness probe succeeded
 )
 
 type command struct {
 	op    op
 	sig   unix.Signal
 	err   error
+	msg   *sdnotify.Message
+	gen   int        // with opProbed: the probe's generation
 	reply chan error // buffered; nil when nobody waits
 }
 
@@ -115,6 +125,11 @@ type run struct {
 	killT     *time.Timer
 	lingerT   *time.Ticker
 	restartT  *time.Timer
+	readyT    *time.Timer // bounds the wait for readiness (ready.timeout)
+	watchT    *time.Timer // the watchdog: reset by every WATCHDOG=1
+	probeGen  int         // tells a stale probe's result from the current one's
+	probeStop context.CancelFunc
+	failure   error // why a running service is being stopped as failed
 	bo        backoff
 	lim       startLimit
 }
@@ -240,6 +255,12 @@ func (s *service) step() (done bool) {
 		s.restartT = nil
 		s.update(func(st *Status) { st.Restarts++ })
 		s.spawn()
+	case <-timerC(s.readyT):
+		s.readyT = nil
+		s.failRunning(fmt.Errorf("not ready within %v", s.unit.Ready.Timeout))
+	case <-timerC(s.watchT):
+		s.watchT = nil
+		s.failRunning(fmt.Errorf("watchdog: no WATCHDOG=1 within %v", s.unit.Watchdog))
 	}
 	return s.quit && s.p == nil
 }
@@ -297,6 +318,125 @@ func (s *service) handle(c command) {
 			return
 		}
 		reply(s.p.Signal(c.sig))
+	case opNotify:
+		s.notified(c.msg)
+		reply(nil)
+	case opProbed:
+		if c.gen == s.probeGen && s.p != nil && s.lastExit == nil && !s.stopping {
+			s.setReady()
+		}
+		reply(nil)
+	}
+}
+
+// notified handles a message the service sent on the notify socket.
+func (s *service) notified(m *sdnotify.Message) {
+	if s.p == nil || s.lastExit != nil {
+		return
+	}
+	if text, ok := m.Status(); ok {
+		s.update(func(st *Status) { st.StatusText = text })
+	}
+	if m.Ready() && s.unit.Kind == units.Notify && s.probeStop == nil && !s.status().Ready && !s.stopping {
+		s.started()
+	}
+	if m.Watchdog() && s.watchT != nil {
+		s.watchT.Reset(s.unit.Watchdog)
+	}
+	if m.WatchdogTrigger() {
+		s.failRunning(errors.New("watchdog triggered by the service"))
+	}
+}
+
+// started runs once the kind's own start rule is met (forked, execve done,
+// READY=1): the service is ready, or its probe begins.
+func (s *service) started() {
+	if s.unit.Ready.TCP == "" && len(s.unit.Ready.Exec) == 0 {
+		s.setReady()
+		return
+	}
+	s.probeGen++
+	ctx, cancel := context.WithCancel(context.Background())
+	s.probeStop = cancel
+	go s.probeLoop(ctx, s.probeGen)
+}
+
+// probeLoop retries the ready probe every ready.interval until it succeeds
+// or ctx is cancelled (the ready timeout is the loop's).
+func (s *service) probeLoop(ctx context.Context, gen int) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.Error("panic in ready probe", "panic", v)
+		}
+	}()
+	env, _ := s.env(s.unit)
+	for {
+		actx, cancel := context.WithTimeout(ctx, s.unit.Ready.Interval)
+		err := s.sp.probe(actx, s.unit, env)
+		cancel()
+		if err == nil {
+			select {
+			case s.cmds <- command{op: opProbed, gen: gen}:
+			case <-ctx.Done():
+			case <-s.ended:
+			}
+			return
+		}
+		s.log.Debug("not ready yet", "err", err)
+		t := time.NewTimer(s.unit.Ready.Interval)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return
+		}
+	}
+}
+
+// setReady marks the service ready, so dependents may start.
+func (s *service) setReady() {
+	s.stopProbe()
+	if s.readyT != nil {
+		s.readyT.Stop()
+		s.readyT = nil
+	}
+	if s.unit.Watchdog > 0 {
+		s.watchT = time.NewTimer(s.unit.Watchdog)
+	}
+	s.update(func(st *Status) { st.State, st.Ready = StateRunning, true })
+}
+
+func (s *service) stopProbe() {
+	if s.probeStop != nil {
+		s.probeStop()
+		s.probeStop = nil
+	}
+}
+
+// failRunning stops a running service that failed (not ready in time,
+// watchdog); once it has ended, its restart policy decides as for a failed
+// exit.
+func (s *service) failRunning(err error) {
+	if s.p == nil || s.stopping || s.failure != nil {
+		return
+	}
+	s.log.Error("failing", "err", err)
+	s.failure = err
+	s.update(func(st *Status) { st.Error = err.Error() })
+	s.clearRunTimers()
+	if s.lastExit == nil && s.killT == nil {
+		s.terminate(s.unit.StopSignal)
+	}
+}
+
+// clearRunTimers stops what only makes sense while the process runs.
+func (s *service) clearRunTimers() {
+	s.stopProbe()
+	for _, t := range []**time.Timer{&s.readyT, &s.watchT} {
+		if *t != nil {
+			(*t).Stop()
+			*t = nil
+		}
 	}
 }
 
@@ -319,22 +459,28 @@ func (s *service) spawn() {
 		s.decide(false, time.Time{})
 		return
 	}
-	s.p, s.lastExit = p, nil
-	ready := s.unit.Kind != units.Oneshot && s.unit.Kind != units.Notify
-	state := StateStarting
-	if ready {
-		state = StateRunning
-	}
+	s.p, s.lastExit, s.failure = p, nil, nil
 	s.log.Info("started", "pid", p.Pid())
 	s.update(func(st *Status) {
-		st.State, st.Pid, st.Started, st.Ready, st.Error, st.StatusText = state, p.Pid(), time.Now(), ready, "", ""
+		st.State, st.Pid, st.Started, st.Ready, st.Error, st.StatusText = StateStarting, p.Pid(), time.Now(), false, "", ""
 	})
+	switch s.unit.Kind {
+	case units.Oneshot: // ready once it exited successfully
+	case units.Notify:
+		s.readyT = time.NewTimer(s.unit.Ready.Timeout)
+	default: // simple, exec: execve has succeeded when spawn returns
+		if s.unit.Ready.TCP != "" || len(s.unit.Ready.Exec) > 0 {
+			s.readyT = time.NewTimer(s.unit.Ready.Timeout)
+		}
+		s.started()
+	}
 }
 
 // stop begins stopping the service; reply gets nil once it has no process.
 func (s *service) stop(reply chan error) {
 	s.stopping = true
 	s.cancelRestart()
+	s.clearRunTimers()
 	if reply != nil {
 		s.waiters = append(s.waiters, reply)
 	}
@@ -360,6 +506,7 @@ func (s *service) terminate(sig unix.Signal) {
 // stopped too before the service counts as ended.
 func (s *service) exited(e reaper.Exit) {
 	s.lastExit = &e
+	s.clearRunTimers()
 	s.log.Info("exited", "pid", e.Pid, "status", e.String())
 	s.update(func(st *Status) { st.Pid, st.LastExit = 0, e.String() })
 	if !s.p.Alive() {
@@ -390,6 +537,9 @@ func (s *service) ended1() {
 	}
 	e := s.lastExit
 	success := e.Status.Exited() && (e.Status.ExitStatus() == 0 || slices.Contains(s.unit.SuccessExitCodes, e.Status.ExitStatus()))
+	if s.failure != nil {
+		success = false
+	}
 	s.decide(success, s.status().Started)
 }
 
@@ -434,7 +584,7 @@ func (s *service) decide(success bool, started time.Time) {
 		return
 	}
 	reason := s.status().Error
-	if s.lastExit != nil {
+	if s.lastExit != nil && s.failure == nil {
 		reason = s.lastExit.String()
 	}
 	s.failed(fmt.Errorf("%s", reason))

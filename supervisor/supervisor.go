@@ -8,9 +8,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 
+	"github.com/vservers/vserver/internal/sdnotify"
 	"github.com/vservers/vserver/reaper"
 	"github.com/vservers/vserver/units"
 )
@@ -27,7 +29,7 @@ type Config struct {
 	Log     *slog.Logger   // the supervisor's own messages; nil discards them
 	Console io.Writer      // where services' output goes, prefixed "name | "; nil discards it
 	LogDir  string         // per-service log files (not written yet)
-	RunDir  string         // sockets: notify.sock, ctl.sock (not created yet)
+	RunDir  string         // sockets: notify.sock, ctl.sock; "" for none
 	Env     []string       // the base environment; nil means DefaultEnv
 	// OnHalt is called when a service fails for good and its on_failure
 	// action ends the context (poweroff, reboot, exit). It must not block.
@@ -55,6 +57,10 @@ type Supervisor struct {
 	outputs  map[string]*output
 	gates    sync.WaitGroup
 	cancel   context.CancelFunc // ends the start gates
+	notify   *sdnotify.Server   // RunDir/notify.sock; nil without a RunDir
+	// notifyAddr is $NOTIFY_SOCKET, set before the first service starts
+	// and never changed, so the services' loops read it without a lock.
+	notifyAddr string
 }
 
 // New returns a supervisor that runs nothing yet.
@@ -91,6 +97,11 @@ func (s *Supervisor) Start(set *units.Set) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	var errs []error
+	if s.cfg.RunDir != "" {
+		if err := s.listenNotify(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	for _, name := range set.Order() {
 		if _, err := s.add(set.Get(name)); err != nil {
 			errs = append(errs, err)
@@ -212,7 +223,56 @@ func (s *Supervisor) Stop(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
+	s.mu.Lock()
+	if s.notify != nil {
+		s.notify.Close()
+		s.notify = nil
+	}
+	s.mu.Unlock()
 	return errors.Join(errs...)
+}
+
+// listenNotify serves the sd_notify socket the services find in
+// $NOTIFY_SOCKET.
+func (s *Supervisor) listenNotify() error {
+	if err := os.MkdirAll(s.cfg.RunDir, 0o755); err != nil {
+		return fmt.Errorf("create run directory: %w", err)
+	}
+	srv, err := sdnotify.Listen(filepath.Join(s.cfg.RunDir, "notify.sock"), s.log)
+	if err != nil {
+		return err
+	}
+	s.notify, s.notifyAddr = srv, srv.Addr()
+	go func() {
+		defer s.recover("notify socket")
+		if err := srv.Serve(s.notified); err != nil {
+			s.log.Error("notify socket", "err", err)
+		}
+	}()
+	return nil
+}
+
+// notified routes a notification to the service whose process group the
+// sender is in; others are dropped.
+func (s *Supervisor) notified(m *sdnotify.Message) {
+	pgid, err := sdnotify.ProcessGroup(m.Pid)
+	if err != nil {
+		s.log.Warn("notification from a process that is gone", "pid", m.Pid)
+		return
+	}
+	s.mu.Lock()
+	var to *service
+	for _, svc := range s.services {
+		if svc.status().Pid == pgid {
+			to = svc
+		}
+	}
+	s.mu.Unlock()
+	if to == nil {
+		s.log.Warn("notification from a process of no service", "pid", m.Pid, "pgid", pgid)
+		return
+	}
+	to.do(context.Background(), command{op: opNotify, msg: m})
 }
 
 // Status returns a snapshot of every service, in start order.
@@ -255,6 +315,12 @@ func (s *Supervisor) environ(u *units.Unit) ([]string, error) {
 		env = append(env, kvs...)
 	}
 	env = append(env, u.Env...)
+	if s.notifyAddr != "" && (u.Kind == units.Notify || u.Watchdog > 0) {
+		env = append(env, "NOTIFY_SOCKET="+s.notifyAddr)
+	}
+	if u.Watchdog > 0 {
+		env = append(env, fmt.Sprintf("WATCHDOG_USEC=%d", u.Watchdog.Microseconds()))
+	}
 	return dedupEnv(env), nil
 }
 

@@ -24,6 +24,10 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(helperEnv) == "notify" {
+		notifyHelper()
+		os.Exit(0)
+	}
 	var err error
 	if rp, err = reaper.New(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -71,11 +75,11 @@ func (b *syncBuffer) String() string {
 
 func start(t *testing.T, console *syncBuffer, us ...*units.Unit) *Supervisor {
 	t.Helper()
-	cfg := Config{Reaper: rp, Log: slog.New(slog.NewTextHandler(os.Stderr, nil))}
+	cfg := Config{}
 	if console != nil {
 		cfg.Console = console
 	}
-	s := New(cfg)
+	s := newTestSupervisor(t, cfg)
 	set, err := units.NewSet(us...)
 	if err != nil {
 		t.Fatal(err)
@@ -83,6 +87,16 @@ func start(t *testing.T, console *syncBuffer, us ...*units.Unit) *Supervisor {
 	if err := s.Start(set); err != nil {
 		t.Fatal(err)
 	}
+	return s
+}
+
+// newTestSupervisor returns a supervisor over the test's reaper that is
+// stopped when the test ends.
+func newTestSupervisor(t *testing.T, cfg Config) *Supervisor {
+	t.Helper()
+	cfg.Reaper = rp
+	cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	s := New(cfg)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
