@@ -7,6 +7,7 @@ import (
 	"syscall"
 
 	vctx "github.com/vservers/vserver/context"
+	"github.com/vservers/vserver/internal/exeseal"
 	"github.com/vservers/vserver/internal/vserver"
 )
 
@@ -21,6 +22,11 @@ func execCmd(g *globals, args []string) error {
 		return errUsage
 	}
 	name, argv := args[0], args[2:]
+	// The command may be a guest's link to /proc/self/exe: then what runs
+	// in the guest must be a copy nobody can write, not the host's vhost.
+	if err := exeseal.Reexec(); err != nil {
+		return err
+	}
 	if err := vctx.ValidName(name); err != nil {
 		return err
 	}
