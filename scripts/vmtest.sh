@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The cgroup v2 + systemd half of the suite: the test binaries are built
+# here and run inside a real Debian host with systemd as PID 1 and a pure
+# cgroup v2 hierarchy (../shared/tools/vmtest), where there is no Go.
+#
+#   sudo bash scripts/vmtest.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+need_go
+vmtest=${VMTEST:-../shared/tools/vmtest}
+if [ "${VHOST_TEST_VM:-1}" = 0 ]; then
+	echo "== SKIPPED: the cgroup v2 + systemd tests in a VM (VHOST_TEST_VM=0)" >&2
+	[ "${CI:-}" = true ] && { echo "CI must run them" >&2; exit 1; }
+	exit 0
+fi
+if [ ! -x "$vmtest" ]; then
+	echo "== FAILED: $vmtest not found: the cgroup v2 + systemd tests can't run" >&2
+	exit 1
+fi
+out=$(mktemp -d /tmp/vhost-vmtest.XXXXXX)
+trap 'rm -rf "$out"' EXIT
+export CGO_ENABLED=0
+for p in internal/cgroup context cmd/vhost; do
+	go test -c -o "$out/$(basename $p).test" "./$p"
+done
+go build -o "$out/" ./cmd/vhost ./cmd/vinit ./context/internal/trampoline
+here=$(pwd)
+cat > "$out/in-vm.sh" <<INVM
+echo "cgroup: \$(stat -fc %T /sys/fs/cgroup), PID 1: \$(cat /proc/1/comm)"
+status=0
+for p in internal/cgroup context cmd/vhost; do
+	cd "$here/\$p"
+	echo "--- \$p"
+	"$out/\$(basename \$p).test" -test.count=1 -test.v >/tmp/test.log 2>&1 || { status=1; echo "FAIL \$p in the VM"; }
+	grep -E '^(--- |ok|FAIL|PASS|panic)|_test.go:' /tmp/test.log
+done
+exit \$status
+INVM
+echo "== go test in a systemd + cgroup v2 VM (emulated: slow)"
+VMTEST_PACKAGES="busybox-static" "$vmtest" --timeout 900 --share "$here" --share "$out" \
+	--env VHOST_TEST_BINDIR="$out" --env VHOST_TEST_TRAMPOLINE="$out/trampoline" -- sh "$out/in-vm.sh"
