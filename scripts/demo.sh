@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 need_root
 need_go
-need_packages busybox-static iproute2 ca-certificates
+need_packages busybox-static iproute2 curl
 build
 
 vhost() { ./bin/vhost "$@"; }
@@ -51,7 +51,7 @@ echo "== fetching the page from the host"
 ip route get "$addr" | grep -q "dev vh-demo " || fail "$addr is not routed to vh-demo: not sending"
 page=""
 for _ in $(seq 50); do
-	page=$(busybox wget -q -T 2 -O - "http://$addr/" 2>/dev/null) && break
+	page=$(curl -sS --max-time 2 "http://$addr/" 2>/dev/null) && break
 	sleep 0.1
 done
 echo "  $page"
