@@ -48,6 +48,9 @@ func extractArchive(root string, r io.Reader, opt ImportOptions) (arch string, e
 			return "", fmt.Errorf("tar entry %q: %w", hdr.Name, err)
 		}
 	}
+	if err := x.prepare(); err != nil {
+		return "", err
+	}
 	if err := x.finishDirs(); err != nil {
 		return "", err
 	}
@@ -58,18 +61,25 @@ func extractArchive(root string, r io.Reader, opt ImportOptions) (arch string, e
 // resolving symbolic links as the guest would (RESOLVE_IN_ROOT), never
 // through the host's tree; "" if that fails.
 func rootArch(rootfd int) string {
-	fd, err := unix.Openat2(rootfd, "bin/sh", &unix.OpenHow{
-		Flags:   unix.O_RDONLY | unix.O_CLOEXEC | unix.O_NONBLOCK,
+	// O_PATH first: opening a device node or FIFO for reading could block
+	// or have side effects; only a regular file is opened for real.
+	pfd, err := unix.Openat2(rootfd, "bin/sh", &unix.OpenHow{
+		Flags:   unix.O_PATH | unix.O_CLOEXEC,
 		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_XDEV,
 	})
 	if err != nil {
 		return ""
 	}
-	f := os.NewFile(uintptr(fd), "bin/sh")
-	defer f.Close()
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+	defer unix.Close(pfd)
+	var st unix.Stat_t
+	if err := unix.Fstat(pfd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return ""
 	}
+	f, err := os.Open(fmt.Sprintf("/proc/self/fd/%d", pfd))
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
 	ef, err := elf.NewFile(f)
 	if err != nil {
 		return ""
@@ -292,6 +302,85 @@ func setTimes(pfd int, base string, hdr *tar.Header) error {
 		return &os.PathError{Op: "utimensat", Path: hdr.Name, Err: err}
 	}
 	return nil
+}
+
+// The mount points the host uses in every image, with the modes given to
+// those the archive lacks.
+var mountPoints = []struct {
+	path string
+	mode uint32
+}{
+	{"proc", 0o555}, {"sys", 0o555}, {"dev", 0o755}, {"run", 0o755}, {"tmp", 0o1777},
+	{"etc/vinit/units", 0o755}, {"var/log/vinit", 0o755},
+}
+
+// prepare makes an imported tree bootable by vhost: the directories the
+// host mounts on exist and are real directories, and /sbin/vinit is a
+// regular file to bind-mount vinit onto. A symbolic link in any of those
+// places is refused rather than trusted: a host that mounted through it
+// would mount outside the image.
+func (x *extractor) prepare() error {
+	for _, m := range mountPoints {
+		pfd, base, err := x.parent(m.path)
+		if err != nil {
+			return fmt.Errorf("prepare /%s: %w", m.path, err)
+		}
+		err = ensure(pfd, base, unix.S_IFDIR, m.mode)
+		unix.Close(pfd)
+		if err != nil {
+			return fmt.Errorf("prepare /%s: %w", m.path, err)
+		}
+	}
+	pfd, base, err := x.parent("sbin/vinit")
+	if err != nil {
+		return fmt.Errorf("prepare /sbin/vinit: %w", err)
+	}
+	defer unix.Close(pfd)
+	if err := ensure(pfd, base, unix.S_IFREG, 0o755); err != nil {
+		return fmt.Errorf("prepare /sbin/vinit: %w", err)
+	}
+	return nil
+}
+
+// ensure makes base in pfd exist with type typ (S_IFDIR or S_IFREG),
+// creating it with mode if absent; an entry of another type is an error.
+func ensure(pfd int, base string, typ, mode uint32) error {
+	var st unix.Stat_t
+	err := unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW)
+	if err == nil {
+		if st.Mode&unix.S_IFMT != typ {
+			return fmt.Errorf("the archive put a %s there, want a %s", fileType(st.Mode), fileType(typ))
+		}
+		return nil
+	}
+	if err != unix.ENOENT {
+		return &os.PathError{Op: "fstatat", Path: base, Err: err}
+	}
+	if typ == unix.S_IFDIR {
+		err = unix.Mkdirat(pfd, base, mode)
+	} else {
+		var fd int
+		fd, err = unix.Openat(pfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, mode)
+		if err == nil {
+			unix.Close(fd)
+		}
+	}
+	if err != nil {
+		return &os.PathError{Op: "create", Path: base, Err: err}
+	}
+	return unix.Fchmodat(pfd, base, mode, 0) // past the umask; base is ours, not a link
+}
+
+func fileType(mode uint32) string {
+	switch mode & unix.S_IFMT {
+	case unix.S_IFDIR:
+		return "directory"
+	case unix.S_IFREG:
+		return "regular file"
+	case unix.S_IFLNK:
+		return "symbolic link"
+	}
+	return "special file"
 }
 
 // finishDirs sets the directories' times, now that nothing more is

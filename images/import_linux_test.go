@@ -406,3 +406,55 @@ func TestImportArch(t *testing.T) {
 		})
 	}
 }
+
+// Imports get the mount points vhost needs, and a symbolic link where the
+// host mounts is refused.
+func TestImportPreparesMountPoints(t *testing.T) {
+	requireRoot(t)
+	t.Run("added", func(t *testing.T) {
+		sb := newSandbox(t)
+		archive := makeTar(t, dir("usr/"), dir("usr/sbin/"), symlink("sbin", "usr/sbin"), file("etc/motd", "hi"))
+		img, err := sb.s.Import("img", bytes.NewReader(archive), ImportOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			path string
+			mode fs.FileMode
+		}{
+			{"proc", fs.ModeDir | 0o555}, {"sys", fs.ModeDir | 0o555}, {"dev", fs.ModeDir | 0o755},
+			{"run", fs.ModeDir | 0o755}, {"tmp", fs.ModeDir | fs.ModeSticky | 0o777},
+			{"etc/vinit/units", fs.ModeDir | 0o755}, {"var/log/vinit", fs.ModeDir | 0o755},
+			{"usr/sbin/vinit", 0o755}, // through the archive's relative sbin link
+		} {
+			fi, err := os.Lstat(filepath.Join(img.Rootfs, c.path))
+			if err != nil {
+				t.Errorf("%v", err)
+			} else if fi.Mode() != c.mode {
+				t.Errorf("/%s: got mode %v, want %v", c.path, fi.Mode(), c.mode)
+			}
+		}
+	})
+	for _, tt := range []struct {
+		name    string
+		entries func(sb *sandbox) []entry
+	}{
+		{"proc link", func(sb *sandbox) []entry { return []entry{symlink("proc", sb.outside)} }},
+		{"relative dev link", func(sb *sandbox) []entry { return []entry{dir("etc/"), symlink("dev", "etc")} }},
+		{"vinit link", func(sb *sandbox) []entry { return []entry{dir("sbin/"), symlink("sbin/vinit", sb.canary)} }},
+		{"tmp file", func(sb *sandbox) []entry { return []entry{file("tmp", "")} }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			sb := newSandbox(t)
+			before := sb.snapshot(t)
+			_, err := sb.s.Import("img", bytes.NewReader(makeTar(t, tt.entries(sb)...)), ImportOptions{})
+			if err == nil || !strings.Contains(err.Error(), "prepare /") {
+				t.Fatalf("Import: got %v, want a prepare error", err)
+			}
+			if diff := cmp.Diff(before, sb.snapshot(t)); diff != "" {
+				t.Errorf("the host changed (-before +after):\n%s", diff)
+			}
+			assertEmptyStore(t, sb.s)
+		})
+	}
+}
