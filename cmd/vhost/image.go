@@ -18,8 +18,15 @@ import (
 
 func init() {
 	commands["image"] = command{
-		usage: "image build NAME [--from busybox|debootstrap] [--units DIR] [--hostname H] [--suite S] [--mirror URL] [--include PKG,...] | list [--json] | inspect NAME [--json] | rm NAME | du [NAME] | import NAME FILE [--allow-devices] | export NAME --oci-bundle DIR [--vinit PATH] [--hostname H]",
-		run:   imageMain,
+		usage: "image build NAME [--from busybox|debootstrap] [--units DIR] [--hostname H]\n" +
+			"        [--busybox PATH] [--suite S] [--mirror URL] [--variant V] [--include PKG,...]\n" +
+			"  vhost image import NAME FILE [--allow-devices]\n" +
+			"  vhost image list [--json]\n" +
+			"  vhost image inspect NAME [--json]\n" +
+			"  vhost image du [NAME...] [-b] [--json]\n" +
+			"  vhost image export NAME --oci-bundle DIR [--vinit PATH] [--hostname H]\n" +
+			"  vhost image rm NAME...",
+		run: imageMain,
 	}
 }
 
