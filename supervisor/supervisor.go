@@ -1,16 +1,16 @@
 package supervisor
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
-	"strings"
+	"maps"
+	"slices"
 	"sync"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/vservers/vserver/internal/sdnotify"
 	"github.com/vservers/vserver/reaper"
@@ -51,13 +51,21 @@ type Supervisor struct {
 	console *console
 	sp      spawner
 
-	mu       sync.Mutex
+	// op serialises what changes which services run: Start, Stop, Reload,
+	// the commands on one service and the restart-dependents action.
+	op sync.Mutex
+
+	mu       sync.Mutex // guards the fields below
 	set      *units.Set
 	services map[string]*service
 	outputs  map[string]*output
-	gates    sync.WaitGroup
-	cancel   context.CancelFunc // ends the start gates
-	notify   *sdnotify.Server   // RunDir/notify.sock; nil without a RunDir
+	started  bool
+	stopped  bool
+
+	gates      sync.WaitGroup
+	gateCancel context.CancelFunc
+
+	notify *sdnotify.Server // RunDir/notify.sock; nil without a RunDir
 	// notifyAddr is $NOTIFY_SOCKET, set before the first service starts
 	// and never changed, so the services' loops read it without a lock.
 	notifyAddr string
@@ -88,51 +96,91 @@ func New(cfg Config) *Supervisor {
 // services that don't depend on each other start in parallel. It returns at
 // once; Status tells how far they got.
 func (s *Supervisor) Start(set *units.Set) error {
+	s.op.Lock()
+	defer s.op.Unlock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.set != nil {
-		return errors.New("supervisor: already started")
+	if s.started || s.stopped {
+		s.mu.Unlock()
+		return errors.New("supervisor: started already")
 	}
-	s.set = set
-	ctx, cancel := context.WithCancel(context.Background())
-	s.cancel = cancel
+	s.set, s.started = set, true
+	s.mu.Unlock()
 	var errs []error
 	if s.cfg.RunDir != "" {
 		if err := s.listenNotify(); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	for _, name := range set.Order() {
-		if _, err := s.add(set.Get(name)); err != nil {
-			errs = append(errs, err)
+	errs = append(errs, s.create(set, set.Names()))
+	s.startNames(set.Names())
+	return errors.Join(errs...)
+}
+
+// create makes the services of names as set defines them, each keeping the
+// output pipe of its predecessor of the same name.
+func (s *Supervisor) create(set *units.Set, names []string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var errs []error
+	for _, n := range names {
+		o := s.outputs[n]
+		if o == nil {
+			var err error
+			if o, err = newOutput(n, s.console); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			s.outputs[n] = o
 		}
-	}
-	for _, name := range set.Order() {
-		if svc := s.services[name]; svc != nil {
-			svc.do(ctx, command{op: opWait})
-		}
-	}
-	for _, name := range set.Order() {
-		if svc := s.services[name]; svc != nil {
-			s.gate(ctx, svc)
-		}
+		svc := newService(set.Get(n), s.sp, o.w, s.log)
+		svc.env = s.environ
+		svc.fail = s.failed
+		s.services[n] = svc
+		go svc.loop()
 	}
 	return errors.Join(errs...)
 }
 
-// add creates the service of u and starts its loop; s.mu is held.
-func (s *Supervisor) add(u *units.Unit) (*service, error) {
-	o, err := newOutput(u.Name, s.console)
-	if err != nil {
-		return nil, err
+// startNames starts the services of names, each once what it must follow
+// is ready. The gates of services still waiting from before are made anew,
+// to wait for the services as they are now. s.op is held.
+func (s *Supervisor) startNames(names []string) {
+	s.cancelGates()
+	for _, svc := range s.lookup(names) {
+		svc.do(context.Background(), command{op: opWait})
 	}
-	svc := newService(u, s.sp, o.w, s.log)
-	svc.env = s.environ
-	svc.fail = s.failed
-	s.services[u.Name] = svc
-	s.outputs[u.Name] = o
-	go svc.loop()
-	return svc, nil
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	s.gateCancel = cancel
+	for _, n := range s.set.Order() {
+		if svc := s.services[n]; svc != nil && svc.status().State == StateWaiting {
+			s.gate(ctx, svc)
+		}
+	}
+}
+
+// lookup returns the services of names that exist.
+func (s *Supervisor) lookup(names []string) map[string]*service {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := make(map[string]*service)
+	for _, n := range names {
+		if svc := s.services[n]; svc != nil {
+			m[n] = svc
+		}
+	}
+	return m
+}
+
+// cancelGates ends every start gate and waits for them.
+func (s *Supervisor) cancelGates() {
+	s.mu.Lock()
+	if s.gateCancel != nil {
+		s.gateCancel()
+	}
+	s.mu.Unlock()
+	s.gates.Wait()
 }
 
 // gate starts svc once every unit it must follow is ready, or fails it when
@@ -153,7 +201,7 @@ func (s *Supervisor) gate(ctx context.Context, svc *service) {
 			if err != nil {
 				return
 			}
-			if !ready && requires(svc.unit, p.unit.Name) {
+			if !ready && slices.Contains(svc.unit.Requires, p.unit.Name) {
 				svc.do(ctx, command{op: opFail, err: fmt.Errorf("required %s is not ready", p.unit.Name)})
 				return
 			}
@@ -162,34 +210,14 @@ func (s *Supervisor) gate(ctx context.Context, svc *service) {
 	}()
 }
 
-func requires(u *units.Unit, name string) bool {
-	for _, r := range u.Requires {
-		if r == name {
-			return true
-		}
-	}
-	return false
-}
-
-// Stop stops every service, each after those that follow it, and waits
-// until none has a process left or ctx is done.
-func (s *Supervisor) Stop(ctx context.Context) error {
-	s.mu.Lock()
-	if s.cancel != nil {
-		s.cancel()
-	}
-	s.mu.Unlock()
-	s.gates.Wait()
-
-	s.mu.Lock()
-	set, services := s.set, s.services
-	s.mu.Unlock()
-	if set == nil {
-		return nil
-	}
+// stopNames sends c (opStop or opQuit) to the services of names, each after
+// those of names that follow it in set, and waits until they have no
+// process left or ctx is done. s.op is held.
+func (s *Supervisor) stopNames(ctx context.Context, set *units.Set, names []string, c op) error {
+	services := s.lookup(names)
 	// followers[n]: the services that start after n, which stop before it.
 	followers := make(map[string][]string)
-	for _, n := range set.Names() {
+	for n := range services {
 		for _, p := range set.Predecessors(n) {
 			followers[p] = append(followers[p], n)
 		}
@@ -203,14 +231,12 @@ func (s *Supervisor) Stop(ctx context.Context) error {
 		go func() {
 			defer close(done[n])
 			for _, f := range followers[n] {
-				if d, ok := done[f]; ok {
-					select {
-					case <-d:
-					case <-ctx.Done():
-					}
+				select {
+				case <-done[f]:
+				case <-ctx.Done():
 				}
 			}
-			err := svc.do(ctx, command{op: opStop})
+			err := svc.do(ctx, command{op: c})
 			if err != nil {
 				err = fmt.Errorf("stop %s: %w", n, err)
 			}
@@ -223,56 +249,89 @@ func (s *Supervisor) Stop(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
+	return errors.Join(errs...)
+}
+
+// Stop stops every service, each after those that follow it, and waits
+// until none has a process left or ctx is done. The supervisor can't be
+// started again.
+func (s *Supervisor) Stop(ctx context.Context) error {
+	s.op.Lock()
+	defer s.op.Unlock()
+	s.cancelGates()
+	s.mu.Lock()
+	set := s.set
+	s.stopped = true
+	s.mu.Unlock()
+	err := s.stopNames(ctx, set, set.Names(), opStop)
 	s.mu.Lock()
 	if s.notify != nil {
 		s.notify.Close()
 		s.notify = nil
 	}
 	s.mu.Unlock()
-	return errors.Join(errs...)
+	return err
 }
 
-// listenNotify serves the sd_notify socket the services find in
-// $NOTIFY_SOCKET.
-func (s *Supervisor) listenNotify() error {
-	if err := os.MkdirAll(s.cfg.RunDir, 0o755); err != nil {
-		return fmt.Errorf("create run directory: %w", err)
-	}
-	srv, err := sdnotify.Listen(filepath.Join(s.cfg.RunDir, "notify.sock"), s.log)
-	if err != nil {
-		return err
-	}
-	s.notify, s.notifyAddr = srv, srv.Addr()
-	go func() {
-		defer s.recover("notify socket")
-		if err := srv.Serve(s.notified); err != nil {
-			s.log.Error("notify socket", "err", err)
-		}
-	}()
-	return nil
-}
-
-// notified routes a notification to the service whose process group the
-// sender is in; others are dropped.
-func (s *Supervisor) notified(m *sdnotify.Message) {
-	pgid, err := sdnotify.ProcessGroup(m.Pid)
-	if err != nil {
-		s.log.Warn("notification from a process that is gone", "pid", m.Pid)
-		return
-	}
+// Reload replaces the running set with set: units added are started,
+// removed ones stopped, changed ones restarted with their new definition,
+// and so is every unit that requires a changed or removed one. All others
+// are left alone, their processes untouched.
+func (s *Supervisor) Reload(ctx context.Context, set *units.Set) error {
+	s.op.Lock()
+	defer s.op.Unlock()
 	s.mu.Lock()
-	var to *service
-	for _, svc := range s.services {
-		if svc.status().Pid == pgid {
-			to = svc
+	old, stopped := s.set, s.stopped
+	s.mu.Unlock()
+	if stopped {
+		return errors.New("supervisor: reload after stop")
+	}
+	added, removed, changed := units.Diff(old, set)
+	down := make(map[string]bool) // quit, in the old set
+	for _, n := range slices.Concat(removed, changed) {
+		down[n] = true
+		for _, d := range old.Dependents(n) {
+			down[d] = true
 		}
 	}
-	s.mu.Unlock()
-	if to == nil {
-		s.log.Warn("notification from a process of no service", "pid", m.Pid, "pgid", pgid)
-		return
+	up := slices.Clone(added) // start, in the new set
+	for _, n := range changed {
+		up = append(up, set.Dependents(n)...)
 	}
-	to.do(context.Background(), command{op: opNotify, msg: m})
+	for n := range down {
+		if set.Get(n) != nil {
+			up = append(up, n)
+		}
+	}
+	slices.Sort(up)
+	up = slices.Compact(up)
+	for _, n := range up {
+		if old.Get(n) != nil {
+			down[n] = true // runs its new definition
+		}
+	}
+	quit := slices.Sorted(maps.Keys(down))
+	s.log.Info("reload", "added", added, "removed", removed, "changed", changed, "restarted", quit)
+
+	s.cancelGates()
+	err := s.stopNames(ctx, old, quit, opQuit)
+	s.mu.Lock()
+	for _, n := range quit {
+		delete(s.services, n)
+	}
+	for _, n := range removed {
+		if o := s.outputs[n]; o != nil {
+			o.w.Close() // its reader ends once the last holder is gone
+			delete(s.outputs, n)
+		}
+	}
+	// A service left alone goes on with its old definition, which is
+	// Equal to the new one.
+	s.set = set
+	s.mu.Unlock()
+	err = errors.Join(err, s.create(set, up))
+	s.startNames(up)
+	return err
 }
 
 // Status returns a snapshot of every service, in start order.
@@ -296,74 +355,24 @@ func (s *Supervisor) Status() []Status {
 func (s *Supervisor) failed(svc *service) {
 	u := svc.unit
 	switch u.OnFailure {
+	case units.ActionRestartDependents:
+		go func() {
+			defer s.recover("restart-dependents of " + u.Name)
+			s.op.Lock()
+			defer s.op.Unlock()
+			if s.check(u.Name) != nil || s.lookup([]string{u.Name})[u.Name] != svc {
+				return // stopped, or replaced by a reload
+			}
+			s.log.Info("restarting with its dependents", "service", u.Name)
+			if err := s.restart(context.Background(), u.Name); err != nil {
+				s.log.Error("restart-dependents", "service", u.Name, "err", err)
+			}
+		}()
 	case units.ActionPoweroff, units.ActionReboot, units.ActionExit:
 		if s.cfg.OnHalt != nil {
 			s.cfg.OnHalt(Halt{Action: u.OnFailure, Code: u.FailureExitCode, Unit: u.Name, Reason: svc.status().Error})
 		}
 	}
-}
-
-// environ is the environment of u's next process: the base environment,
-// then u's env files, then u's env; a later KEY replaces an earlier one.
-func (s *Supervisor) environ(u *units.Unit) ([]string, error) {
-	env := append([]string(nil), s.cfg.Env...)
-	for _, f := range u.EnvFiles {
-		kvs, err := readEnvFile(f)
-		if err != nil {
-			return nil, err
-		}
-		env = append(env, kvs...)
-	}
-	env = append(env, u.Env...)
-	if s.notifyAddr != "" && (u.Kind == units.Notify || u.Watchdog > 0) {
-		env = append(env, "NOTIFY_SOCKET="+s.notifyAddr)
-	}
-	if u.Watchdog > 0 {
-		env = append(env, fmt.Sprintf("WATCHDOG_USEC=%d", u.Watchdog.Microseconds()))
-	}
-	return dedupEnv(env), nil
-}
-
-// readEnvFile reads KEY=VALUE lines; blank lines and lines starting with #
-// are skipped.
-func readEnvFile(path string) ([]string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("read env file: %w", err)
-	}
-	defer f.Close()
-	var kvs []string
-	sc := bufio.NewScanner(f)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		if k, _, ok := strings.Cut(line, "="); !ok || k == "" {
-			return nil, fmt.Errorf("read env file %s:%d: want KEY=VALUE", path, n)
-		}
-		kvs = append(kvs, line)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read env file %s: %w", path, err)
-	}
-	return kvs, nil
-}
-
-// dedupEnv keeps the last value of every key, at the place of its first.
-func dedupEnv(env []string) []string {
-	idx := make(map[string]int)
-	var out []string
-	for _, kv := range env {
-		k, _, _ := strings.Cut(kv, "=")
-		if i, ok := idx[k]; ok {
-			out[i] = kv
-			continue
-		}
-		idx[k] = len(out)
-		out = append(out, kv)
-	}
-	return out
 }
 
 // recover logs a panic of a supervisor goroutine instead of letting it end
@@ -372,4 +381,86 @@ func (s *Supervisor) recover(what string) {
 	if v := recover(); v != nil {
 		s.log.Error("panic", "in", what, "panic", v)
 	}
+}
+
+// StartService starts the service name (by hand: its start limit and
+// backoff start over) once what it must follow is ready.
+func (s *Supervisor) StartService(name string) error {
+	s.op.Lock()
+	defer s.op.Unlock()
+	if err := s.check(name); err != nil {
+		return err
+	}
+	s.startNames([]string{name})
+	return nil
+}
+
+// StopService stops the service name and, before it, every service that
+// requires it, and waits until they have no process left.
+func (s *Supervisor) StopService(ctx context.Context, name string) error {
+	s.op.Lock()
+	defer s.op.Unlock()
+	if err := s.check(name); err != nil {
+		return err
+	}
+	s.cancelGates()
+	set := s.current()
+	err := s.stopNames(ctx, set, append(set.Dependents(name), name), opStop)
+	s.startNames(nil) // gates of the others still waiting
+	return err
+}
+
+// RestartService stops the service name and what requires it, then starts
+// them again, each once what it must follow is ready.
+func (s *Supervisor) RestartService(ctx context.Context, name string) error {
+	s.op.Lock()
+	defer s.op.Unlock()
+	if err := s.check(name); err != nil {
+		return err
+	}
+	return s.restart(ctx, name)
+}
+
+// restart is RestartService with s.op held.
+func (s *Supervisor) restart(ctx context.Context, name string) error {
+	s.cancelGates()
+	set := s.current()
+	names := append(set.Dependents(name), name)
+	err := s.stopNames(ctx, set, names, opStop)
+	s.startNames(names)
+	return err
+}
+
+// Signal sends sig to the main process of the service name.
+func (s *Supervisor) Signal(name string, sig unix.Signal) error {
+	if err := s.check(name); err != nil {
+		return err
+	}
+	svc := s.lookup([]string{name})[name]
+	if svc == nil {
+		return fmt.Errorf("signal %s: no such service", name)
+	}
+	return svc.do(context.Background(), command{op: opSignal, sig: sig})
+}
+
+// check says whether name is a service that commands may reach.
+func (s *Supervisor) check(name string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.stopped:
+		return errors.New("supervisor: stopped")
+	case s.services[name] == nil:
+		return fmt.Errorf("%s: %w", name, ErrNoService)
+	}
+	return nil
+}
+
+// ErrNoService is returned for a name that is no service.
+var ErrNoService = errors.New("no such service")
+
+func (s *Supervisor) current() *units.Set {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.set
 }

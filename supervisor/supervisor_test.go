@@ -272,3 +272,5 @@ func TestRequiredFailureBlocks(t *testing.T) {
 		t.Errorf("got pid %d, error %q; want never started, naming a", st.Pid, st.Error)
 	}
 }
+
+func writeFile(path string) error { return os.WriteFile(path, nil, 0o644) }

@@ -85,10 +85,9 @@ func unitMain(args []string) int {
 	})
 	// A bad units directory leaves a running, reaping init that says what
 	// is wrong, never an exited PID 1.
-	if set := loadUnits(log, *unitsDir); set != nil {
-		if err := sup.Start(set); err != nil {
-			log.Error("start services", "err", err)
-		}
+	set := loadUnits(log, *unitsDir)
+	if err := sup.Start(set); err != nil {
+		log.Error("start services", "err", err)
 	}
 
 	for {
@@ -96,7 +95,7 @@ func unitMain(args []string) int {
 		case sig := <-sigc:
 			switch sig {
 			case unix.SIGHUP:
-				log.Warn("reload is not supported yet", "signal", "SIGHUP")
+				reload(log, sup, *unitsDir)
 			case unix.SIGINT, sigReboot:
 				log.Info("reboot", "signal", unix.SignalName(sig.(unix.Signal)))
 				return shutdown(log, sup, r, units.ActionReboot, 0)
@@ -124,6 +123,21 @@ func loadUnits(log *slog.Logger, dir string) *units.Set {
 		log.Info("units loaded", "count", set.Len())
 	}
 	return set
+}
+
+// reload reads the units directory again and applies what changed. Units
+// whose files have errors are left out of the new set, and so stopped.
+func reload(log *slog.Logger, sup *supervisor.Supervisor, dir string) {
+	set := loadUnits(log, dir)
+	if set == nil {
+		log.Error("reload: units directory unreadable, nothing changed")
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), stopAllTimeout)
+	defer cancel()
+	if err := sup.Reload(ctx, set); err != nil {
+		log.Error("reload", "err", err)
+	}
 }
 
 // shutdown ends the context: services stopped in reverse dependency order,

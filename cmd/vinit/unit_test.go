@@ -260,3 +260,41 @@ func TestUnitModePID1(t *testing.T) {
 		})
 	}
 }
+
+// TestUnitModeReload: SIGHUP applies the units directory's changes, and a
+// unit that did not change keeps its process.
+func TestUnitModeReload(t *testing.T) {
+	work := t.TempDir()
+	unit := func(name, arg string) string {
+		return "exec: [sh, -c, \"echo $$ > " + work + "/" + name + "; exec sleep " + arg + "\"]\n"
+	}
+	r := unitStart(t, map[string]string{"keep.yaml": unit("keep", "1000"), "change.yaml": unit("change", "1000"), "drop.yaml": unit("drop", "1000")}, nil)
+	pid := func(name string) int {
+		t.Helper()
+		var p []int
+		unitEventually(t, r, name+" started", func() bool { p = unitPids(t, work+"/"+name); return len(p) == 1 })
+		return p[0]
+	}
+	keep, change, drop := pid("keep"), pid("change"), pid("drop")
+	for _, n := range []string{"change", "drop"} {
+		os.Remove(work + "/" + n)
+	}
+	unitsDir := filepath.Join(filepath.Dir(r.console), "units")
+	os.WriteFile(unitsDir+"/change.yaml", []byte(unit("change", "2000")), 0o644)
+	os.WriteFile(unitsDir+"/add.yaml", []byte(unit("add", "1000")), 0o644)
+	os.Remove(unitsDir + "/drop.yaml")
+	r.cmd.Process.Signal(unix.SIGHUP)
+
+	pid("add")
+	if got := pid("change"); got == change {
+		t.Errorf("changed unit kept pid %d, want a new process", got)
+	}
+	unitEventually(t, r, "dropped unit stopped", func() bool { return !unitExists(drop) })
+	if got := unitPids(t, work+"/keep"); len(got) != 1 || got[0] != keep || !unitExists(keep) {
+		t.Errorf("unchanged unit: pid file %v, want its process %d untouched", got, keep)
+	}
+	r.cmd.Process.Signal(unix.SIGTERM)
+	if st := r.wait(t); !st.Exited() || st.ExitCode() != 0 {
+		t.Fatalf("vinit ended with %v, want exit status 0:\n%s", st, r.output())
+	}
+}
