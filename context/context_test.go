@@ -3,6 +3,7 @@ package context
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -272,4 +273,49 @@ func TestExecJoinsEveryNamespaceAndProcsListsIt(t *testing.T) {
 	}
 	p.Kill()
 	p.Wait()
+}
+
+func TestImageSymlinksResolveInsideTheImage(t *testing.T) {
+	requireRoot(t)
+	root := busyboxRoot(t)
+	// Merged /usr, as debootstrap makes it: /sbin is a relative link.
+	os.MkdirAll(filepath.Join(root, "usr/sbin"), 0o755)
+	os.Remove(filepath.Join(root, "sbin"))
+	os.Symlink("usr/sbin", filepath.Join(root, "sbin"))
+	// Hostile: /tmp and /run point at the host's directories.
+	os.Remove(filepath.Join(root, "tmp"))
+	os.Symlink("/var/tmp/../../etc", filepath.Join(root, "tmp"))
+	os.Remove(filepath.Join(root, "run"))
+	os.MkdirAll(filepath.Join(root, "var/run"), 0o755)
+	os.Symlink("../../../../../../var/run", filepath.Join(root, "run"))
+	hostEtc, _ := os.ReadDir("/etc")
+
+	name := fmt.Sprintf("l%d", os.Getpid()%100000)
+	r, w, _ := os.Pipe()
+	c, err := Start(&Spec{
+		Name: name, Rootfs: root, Init: trampoline,
+		InitArgs: []string{"/bin/sh", "-c", "ls -d /usr/sbin/vinit && mount | grep -c ' /etc \\| /run '"},
+		Network:  Network{Mode: NetNone}, Cgroup: "vhost-test/" + name,
+		Stdout: w, Stderr: w,
+	}, func(Undo) error { return nil })
+	w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := io.ReadAll(r)
+	ws, _ := c.Wait()
+	Cleanup(c.Undo)
+	if !ws.Exited() || ws.ExitStatus() != 0 || !strings.HasPrefix(string(out), "/usr/sbin/vinit\n") {
+		t.Errorf("guest: %v\n%s", ws, out)
+	}
+	// The links were followed inside the image: its /etc got the tmpfs.
+	if _, err := os.Stat(filepath.Join(root, "usr/sbin/vinit")); err != nil {
+		t.Errorf("the init mount point is not in the image's /usr/sbin: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "var/run")); err != nil {
+		t.Error(err)
+	}
+	if now, _ := os.ReadDir("/etc"); len(now) != len(hostEtc) {
+		t.Errorf("the host's /etc changed: %d entries, were %d", len(now), len(hostEtc))
+	}
 }

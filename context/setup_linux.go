@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -115,17 +116,25 @@ func setupRoot(cfg *setupConfig) error {
 	if err := mount("", "/", "", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
 		return err
 	}
-	root := cfg.Rootfs
+	root, err := filepath.EvalSymlinks(cfg.Rootfs)
+	if err != nil {
+		return err
+	}
 	// pivot_root needs the new root to be a mount point.
 	if err := mount(root, root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return err
 	}
-	in := func(p string) string { return filepath.Join(root, p) }
+	// Mount targets are resolved as the guest would resolve them: an
+	// image's symlinks (merged /usr, say) are followed, never out of it.
+	dirs := map[string]string{}
 	for _, d := range []string{"proc", "sys", "dev", "run", "tmp", "sbin"} {
-		if err := mkdirBeneath(root, d, 0o755); err != nil {
+		p, err := dirInRoot(root, d)
+		if err != nil {
 			return err
 		}
+		dirs[d] = p
 	}
+	in := func(d string) string { return dirs[d] }
 	const nosuidNodev = unix.MS_NOSUID | unix.MS_NODEV
 	steps := []struct {
 		source, target, fstype string
@@ -149,7 +158,7 @@ func setupRoot(cfg *setupConfig) error {
 	if err := maskProc(root); err != nil {
 		return err
 	}
-	if err := bindInit(cfg.Init, root); err != nil {
+	if err := bindInit(cfg.Init, filepath.Join(in("sbin"), filepath.Base(InitPath))); err != nil {
 		return err
 	}
 	return pivotRoot(root)
@@ -235,10 +244,9 @@ func maskProc(root string) error {
 	return nil
 }
 
-// bindInit binds the host's init binary read-only onto InitPath, making the
+// bindInit binds the host's init binary read-only onto target, making the
 // mount point if the image lacks it.
-func bindInit(init, root string) error {
-	target := filepath.Join(root, InitPath)
+func bindInit(init, target string) error {
 	if fi, err := os.Lstat(target); err != nil || !fi.Mode().IsRegular() {
 		if err == nil {
 			return fmt.Errorf("%s in the image is not a regular file", InitPath)
@@ -272,20 +280,39 @@ func pivotRoot(root string) error {
 	return unix.Chdir("/")
 }
 
-// mkdirBeneath makes dir below root unless it exists, refusing a symlink
-// that could point out of the image.
-func mkdirBeneath(root, dir string, mode os.FileMode) error {
-	p := filepath.Join(root, dir)
-	fi, err := os.Lstat(p)
-	switch {
-	case err == nil && fi.IsDir():
-		return nil
-	case err == nil:
-		return fmt.Errorf("/%s in the image is not a directory", dir)
-	case errors.Is(err, os.ErrNotExist):
-		return os.Mkdir(p, mode)
+// dirInRoot resolves name inside root as the guest will see it, following
+// symlinks without ever leaving root (openat2 RESOLVE_IN_ROOT), makes it a
+// directory if it is missing, and returns its host path.
+func dirInRoot(root, name string) (string, error) {
+	rfd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", &os.PathError{Op: "open", Path: root, Err: err}
 	}
-	return err
+	defer unix.Close(rfd)
+	how := &unix.OpenHow{
+		Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
+	}
+	fd, err := unix.Openat2(rfd, name, how)
+	if err == unix.ENOENT {
+		if err := unix.Mkdirat(rfd, name, 0o755); err != nil {
+			return "", fmt.Errorf("make /%s in the image: %w", name, err)
+		}
+		fd, err = unix.Openat2(rfd, name, how)
+	}
+	if err != nil {
+		return "", fmt.Errorf("/%s in the image: %w", name, err)
+	}
+	defer unix.Close(fd)
+	// The kernel's name for what we resolved: a host path inside root.
+	p, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd))
+	if err != nil {
+		return "", err
+	}
+	if p != root && !strings.HasPrefix(p, root+"/") {
+		return "", fmt.Errorf("/%s in the image resolves to %s, outside the image", name, p)
+	}
+	return p, nil
 }
 
 func mount(source, target, fstype string, flags uintptr, data string) error {
