@@ -284,6 +284,7 @@ func TestImageSymlinksResolveInsideTheImage(t *testing.T) {
 	os.Symlink("usr/sbin", filepath.Join(root, "sbin"))
 	// Hostile: /tmp and /run point at the host's directories.
 	os.Remove(filepath.Join(root, "tmp"))
+	os.MkdirAll(filepath.Join(root, "var/tmp"), 0o755)
 	os.Symlink("/var/tmp/../../etc", filepath.Join(root, "tmp"))
 	os.Remove(filepath.Join(root, "run"))
 	os.MkdirAll(filepath.Join(root, "var/run"), 0o755)
