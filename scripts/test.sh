@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 need_root
 need_go
-need_packages busybox-static iproute2 procps tini dumb-init catatonit systemd hyperfine
+need_packages busybox-static iproute2 procps tini dumb-init catatonit systemd hyperfine debootstrap crun
 export CGO_ENABLED=0
 
 echo "== gofmt, go vet, staticcheck"
@@ -23,6 +23,7 @@ echo "== go test (cgroup $(stat -fc %T /sys/fs/cgroup | sed 's/tmpfs/v1/; s/cgro
 go test -count=1 ./...
 
 echo "== fuzzing briefly"
-go test -run '^$' -fuzz '^FuzzParse$' -fuzztime 10s ./units
+go test -run '^$' -fuzz '^FuzzParse$' -fuzztime 10s -fuzzminimizetime 1s ./units
+go test -run '^$' -fuzz '^FuzzImportTar$' -fuzztime 10s -fuzzminimizetime 1s ./images
 
 bash scripts/vmtest.sh

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vservers/vserver/images"
+	"github.com/vservers/vserver/internal/vserver"
 )
 
 func init() {
@@ -220,9 +221,8 @@ func imageRm(g *globals, args []string) error {
 	s := imageStore(g)
 	var errs []error
 	for _, name := range pos {
-		// TODO(vservers): pass RemoveOptions.InUse once vserver configs
-		// exist, so an image a vserver uses is refused.
-		if err := s.Remove(name, images.RemoveOptions{}); err != nil {
+		inUse := func(image string) bool { return vserver.ImageInUse(vserver.Paths{Root: g.root}, image) }
+		if err := s.Remove(name, images.RemoveOptions{InUse: inUse}); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -433,6 +433,10 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 	if !vctx.Alive(st.Undo) || h.state(name).Undo.Pid != st.Undo.Pid {
 		t.Fatal("the second start disturbed the running guest")
 	}
+	// Nor can its image be removed from under it.
+	if out, code := h.vhost("image", "rm", "demo"); code == 0 || !strings.Contains(out, "in use") {
+		t.Fatalf("image rm of a running vserver's image: exit %d: %s", code, out)
+	}
 }
 
 // syncBuffer is a bytes.Buffer that a command writes while the test reads.

@@ -253,3 +253,18 @@ func firstLine(s string) string {
 	sc.Scan()
 	return sc.Text()
 }
+
+// ImageInUse reports whether a running vserver uses image: removing it would
+// pull the root from under a guest.
+func ImageInUse(p Paths, image string) bool {
+	ents, err := os.ReadDir(filepath.Dir(p.RunDir("x")))
+	if err != nil {
+		return false
+	}
+	for _, e := range ents {
+		if st, err := ReadState(p, e.Name()); err == nil && st.Image == image && vctx.Alive(st.Undo) {
+			return true
+		}
+	}
+	return false
+}
