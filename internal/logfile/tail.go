@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -183,13 +186,15 @@ func Follow(ctx context.Context, dir, name string, n int, emit func(line string)
 }
 
 // successor returns the file written after f once f has been rotated away,
-// or nil if f is still DIR/NAME.log (or NAME.log is missing for a moment).
+// or nil if f is still DIR/NAME.log, or if it cannot be placed right now
+// (NAME.log missing for a moment, or rotations racing the search): the
+// caller polls and asks again.
 func successor(dir, name string, f *os.File) (*os.File, error) {
 	fi, err := f.Stat()
 	if err != nil {
 		return nil, err
 	}
-	for attempt := 0; attempt < 10; attempt++ {
+	for range 10 {
 		cur, err := os.Stat(path(dir, name, 0))
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, nil
@@ -200,40 +205,64 @@ func successor(dir, name string, f *os.File) (*os.File, error) {
 		if os.SameFile(cur, fi) {
 			return nil, nil
 		}
-		// f was rotated: find it as NAME.log.i, and open NAME.log.i-1.
-		// If f is gone (deleted beyond retention), start again from
-		// the oldest file left.
-		i, oldest := 1, 0
-		for ; ; i++ {
-			st, err := os.Stat(path(dir, name, i))
-			if err != nil {
-				break
-			}
-			oldest = i
-			if os.SameFile(st, fi) {
-				break
-			}
-		}
-		want := oldest
-		if oldest == i { // found f at i
-			want = i - 1
-		}
-		next, err := os.Open(path(dir, name, want))
-		if errors.Is(err, os.ErrNotExist) {
-			continue // rotated under us: look again
-		}
+		rotated, err := rotatedIndexes(dir, name)
 		if err != nil {
 			return nil, err
 		}
-		// Check nothing moved between the search and the open.
-		if oldest == i {
+		if deleted(f) {
+			// Deleted beyond retention before we got to the files
+			// after it: go on with the oldest one left.
+			if len(rotated) == 0 {
+				return openIfExists(path(dir, name, 0))
+			}
+			return openIfExists(path(dir, name, rotated[len(rotated)-1]))
+		}
+		// f is NAME.log.i for some i: its successor is NAME.log.i-1.
+		// Renames are atomic but a rotation shifts files while we
+		// look, so check f is still at i once the successor is open.
+		for _, i := range rotated {
+			st, err := os.Stat(path(dir, name, i))
+			if err != nil || !os.SameFile(st, fi) {
+				continue
+			}
+			next, err := openIfExists(path(dir, name, i-1))
+			if next == nil || err != nil {
+				return nil, err
+			}
 			if st, err := os.Stat(path(dir, name, i)); err == nil && os.SameFile(st, fi) {
 				return next, nil
 			}
 			next.Close()
+			break
+		}
+	}
+	return nil, nil
+}
+
+// rotatedIndexes returns the i of every NAME.log.i in dir, ascending.
+func rotatedIndexes(dir, name string) ([]int, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var idx []int
+	for _, e := range ents {
+		s, ok := strings.CutPrefix(e.Name(), name+".log.")
+		if !ok {
 			continue
 		}
-		return next, nil
+		if i, err := strconv.Atoi(s); err == nil && i > 0 && strconv.Itoa(i) == s {
+			idx = append(idx, i)
+		}
 	}
-	return nil, nil // rotating too fast to place; try again after a poll
+	slices.Sort(idx)
+	return idx, nil
+}
+
+func openIfExists(p string) (*os.File, error) {
+	f, err := os.Open(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	return f, err
 }

@@ -179,12 +179,22 @@ func (w *Writer) rotate() error {
 	if err := w.f.Sync(); err != nil {
 		return fmt.Errorf("rotate log %s: %w", w.name, err)
 	}
-	if err := os.Remove(path(w.dir, w.name, w.opt.Keep)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("rotate log %s: %w", w.name, err)
+	// Shift only the files there are: NAME.log.1 … NAME.log.last.
+	last := 0
+	for last < w.opt.Keep {
+		if _, err := os.Lstat(path(w.dir, w.name, last+1)); err != nil {
+			break
+		}
+		last++
 	}
-	for i := w.opt.Keep - 1; i >= 0; i-- {
-		err := os.Rename(path(w.dir, w.name, i), path(w.dir, w.name, i+1))
-		if err != nil && !errors.Is(err, os.ErrNotExist) {
+	if last == w.opt.Keep {
+		if err := os.Remove(path(w.dir, w.name, last)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("rotate log %s: %w", w.name, err)
+		}
+		last--
+	}
+	for i := last; i >= 0; i-- {
+		if err := os.Rename(path(w.dir, w.name, i), path(w.dir, w.name, i+1)); err != nil {
 			return fmt.Errorf("rotate log %s: %w", w.name, err)
 		}
 	}
