@@ -28,7 +28,16 @@ type Config struct {
 	StopTimeout  time.Duration `yaml:"stop_timeout"`
 	Capabilities []string
 	NoNewPrivs   bool `yaml:"no_new_privs"`
-	Autostart    bool
+
+	// Autostart boots the vserver with the host (vhost daemon), by
+	// BootOrder: lower first; vservers of one order start together, and
+	// the next order waits until they are up.
+	Autostart bool
+	BootOrder int `yaml:"boot_order"`
+	// Restart says whether vhost daemon boots the vserver again when its
+	// guest ends without being asked to: never (default), on-failure
+	// (the guest failed, rather than powered off), always.
+	Restart string
 
 	doc *strictyaml.Doc // for errors found after parsing, with positions
 }
@@ -142,6 +151,13 @@ func Parse(file string, data []byte) (*Config, error) {
 		if _, err := netip.ParseAddr(g); err != nil {
 			errs.Append(doc.Errorf("network.gateway", "want an IP address, got %q", g))
 		}
+	}
+	switch cfg.Restart {
+	case "":
+		cfg.Restart = "never"
+	case "never", "on-failure", "always":
+	default:
+		errs.Append(doc.Errorf("restart", "want never, on-failure or always, got %q", cfg.Restart))
 	}
 	if cfg.StopTimeout <= 0 {
 		errs.Append(doc.Errorf("stop_timeout", "must be positive"))
