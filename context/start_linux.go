@@ -29,11 +29,10 @@ type Undo struct {
 
 // Context is a running context.
 type Context struct {
-	Name   string
-	Pid    int // host PID of init
-	Undo   Undo
-	proc   *os.Process
-	netDev string
+	Name string
+	Pid  int // host PID of init
+	Undo Undo
+	proc *os.Process
 }
 
 // exe is the binary re-executed as the setup stage; tests may replace it.
