@@ -44,7 +44,7 @@ func killAll(sig unix.Signal, log *slog.Logger) {
 		return
 	}
 	for _, pid := range descendants(os.Getpid()) {
-		unix.Kill(pid, sig)
+		killPid(pid, sig)
 	}
 }
 

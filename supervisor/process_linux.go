@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -21,6 +23,11 @@ import (
 // forker starts real processes through the reaper.
 type forker struct {
 	reaper *reaper.Reaper
+	log    *slog.Logger
+	// cgroup is the cgroup2 directory the services' cgroups are made in;
+	// "" tracks services by process group and marker alone.
+	cgroup string
+	seq    atomic.Uint64 // numbers the markers
 }
 
 // spawn forks and execs u's command in a process group of its own, with env
@@ -43,6 +50,19 @@ func (f *forker) spawn(u *units.Unit, env []string, out *os.File) (proc, error) 
 	sys := &syscall.SysProcAttr{Setpgid: true}
 	if sys.Credential, err = credential(u); err != nil {
 		return nil, err
+	}
+	// The marker is unique on the machine: this vinit's PID is part of it.
+	marker := fmt.Sprintf("%s=%s.%d.%d", MarkerEnv, u.Name, os.Getpid(), f.seq.Add(1))
+	env = append(env[:len(env):len(env)], marker)
+	var cg string
+	if f.cgroup != "" {
+		dir, fd, err := cgroupDir(f.cgroup, u.Name)
+		if err != nil {
+			return nil, err
+		}
+		defer fd.Close()
+		cg = dir
+		sys.UseCgroupFD, sys.CgroupFD = true, int(fd.Fd())
 	}
 	attr := &os.ProcAttr{
 		Dir:   u.WorkingDir,
@@ -77,13 +97,13 @@ func (f *forker) spawn(u *units.Unit, env []string, out *os.File) (proc, error) 
 		lim := unix.Rlimit{Cur: l.Soft, Max: l.Hard}
 		if err := unix.Prlimit(p.Pid, res, &lim, nil); err != nil && !errors.Is(err, unix.ESRCH) {
 			p.Signal(unix.SIGKILL)
-			unix.Kill(-p.Pid, unix.SIGKILL)
+			killGroup(p.Pid, unix.SIGKILL)
 			<-exited
 			p.Release()
 			return nil, fmt.Errorf("set rlimit %s of %s: %w", name, u.Exec[0], err)
 		}
 	}
-	return &process{p: p, exited: exited}, nil
+	return &process{p: p, exited: exited, cgroup: cg, marker: marker}, nil
 }
 
 // probe makes one attempt at u's ready probe.
@@ -133,25 +153,40 @@ func (f *forker) probe(ctx context.Context, u *units.Unit, env []string) error {
 	}
 }
 
-// process is a service's main process and its process group.
+// process is a service's main process and all it started: its process
+// group, and its cgroup or the processes carrying its marker.
 type process struct {
 	p      *os.Process
 	exited <-chan reaper.Exit
+	cgroup string // "" without one
+	marker string // MarkerEnv=NAME.N
 }
 
 func (p *process) Pid() int                   { return p.p.Pid }
 func (p *process) Exited() <-chan reaper.Exit { return p.exited }
 
-// Signal sends sig to the main process through its pidfd, which can't hit a
-// recycled PID, and then to its process group, which holds whatever it
-// started that did not leave the group.
+// Signal sends sig to the main process through its pidfd, which can't hit
+// a recycled PID, then to its process group, then to every other process of
+// the service (its cgroup, or the marked processes).
 func (p *process) Signal(sig unix.Signal) error {
 	err := p.p.Signal(sig)
 	if errors.Is(err, os.ErrProcessDone) {
 		err = nil
 	}
-	if gerr := unix.Kill(-p.p.Pid, sig); gerr != nil && !errors.Is(gerr, unix.ESRCH) && err == nil {
+	if gerr := killGroup(p.p.Pid, sig); gerr != nil && !errors.Is(gerr, unix.ESRCH) && err == nil {
 		err = gerr
+	}
+	switch {
+	case p.cgroup != "" && sig == unix.SIGKILL:
+		cgroupKill(p.cgroup)
+	case p.cgroup != "":
+		for _, pid := range cgroupPids(p.cgroup) {
+			killPid(pid, sig)
+		}
+	case p.marker != "":
+		for _, pid := range markedPids(p.marker) {
+			killPid(pid, sig)
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("signal %s to process group %d: %w", unix.SignalName(sig), p.p.Pid, err)
@@ -159,10 +194,24 @@ func (p *process) Signal(sig unix.Signal) error {
 	return nil
 }
 
-// Alive reports whether a process of the group is left.
-func (p *process) Alive() bool { return unix.Kill(-p.p.Pid, 0) == nil }
+// Alive reports whether a process of the service is left.
+func (p *process) Alive() bool {
+	if killGroup(p.p.Pid, 0) == nil {
+		return true
+	}
+	if p.cgroup != "" {
+		return len(cgroupPids(p.cgroup)) > 0
+	}
+	return p.marker != "" && len(markedPids(p.marker)) > 0
+}
 
-func (p *process) Release() { p.p.Release() }
+// Release frees the pidfd and removes the emptied cgroup.
+func (p *process) Release() {
+	p.p.Release()
+	if p.cgroup != "" {
+		cgroupRemove(p.cgroup)
+	}
+}
 
 // lookPath finds file in the PATH of env, the service's environment (not
 // vinit's own).

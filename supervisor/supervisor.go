@@ -31,6 +31,10 @@ type Config struct {
 	LogDir  string         // per-service log files (not written yet)
 	RunDir  string         // sockets: notify.sock, ctl.sock; "" for none
 	Env     []string       // the base environment; nil means DefaultEnv
+	// Cgroup is a writable cgroup2 directory in which every service gets a
+	// cgroup of its own, NAME.service, to find all its processes; "" finds
+	// them by process group and environment marker instead (see MarkerEnv).
+	Cgroup string
 	// OnHalt is called when a service fails for good and its on_failure
 	// action ends the context (poweroff, reboot, exit). It must not block.
 	OnHalt func(Halt)
@@ -86,7 +90,7 @@ func New(cfg Config) *Supervisor {
 		cfg:      cfg,
 		log:      cfg.Log,
 		console:  &console{w: cfg.Console},
-		sp:       &forker{reaper: cfg.Reaper},
+		sp:       &forker{reaper: cfg.Reaper, log: cfg.Log, cgroup: cfg.Cgroup},
 		services: make(map[string]*service),
 		outputs:  make(map[string]*output),
 	}

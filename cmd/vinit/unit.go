@@ -46,6 +46,7 @@ func unitMain(args []string) int {
 	unitsDir := fs.String("units", "/etc/vinit/units", "the units `directory`")
 	runDir := fs.String("run-dir", "/run/vinit", "the `directory` of vinit's sockets")
 	logDir := fs.String("log-dir", "/var/log/vinit", "the `directory` of the services' log files")
+	cgroupFlag := fs.String("cgroup", "auto", "a cgroup2 `directory` to make a cgroup per service in; auto: vinit's own cgroup when it is PID 1 and the cgroup is writable; none: track services by process group and environment marker")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -69,6 +70,7 @@ func unitMain(args []string) int {
 	log := slog.New(slog.NewTextHandler(console, nil))
 	log.Info("vinit starting", "pid", os.Getpid(), "units", *unitsDir)
 
+	cg := serviceCgroup(log, *cgroupFlag)
 	halts := make(chan supervisor.Halt, 1)
 	sup := supervisor.New(supervisor.Config{
 		Reaper:  r,
@@ -76,6 +78,7 @@ func unitMain(args []string) int {
 		Console: console,
 		LogDir:  *logDir,
 		RunDir:  *runDir,
+		Cgroup:  cg,
 		OnHalt: func(h supervisor.Halt) {
 			select {
 			case halts <- h:
@@ -178,6 +181,29 @@ func shutdown(log *slog.Logger, sup *supervisor.Supervisor, r *reaper.Reaper, ho
 	}
 	log.Info(string(how), "status", code)
 	return code
+}
+
+// serviceCgroup resolves the --cgroup flag.
+func serviceCgroup(log *slog.Logger, flag string) string {
+	switch flag {
+	case "none":
+		return ""
+	case "auto":
+		if os.Getpid() != 1 {
+			return ""
+		}
+		dir, err := supervisor.OwnCgroup()
+		if err == nil {
+			err = unix.Access(dir, unix.W_OK)
+		}
+		if err != nil {
+			log.Warn("no cgroup per service: tracking by process group and marker", "err", err)
+			return ""
+		}
+		flag = dir
+	}
+	log.Info("a cgroup per service", "parent", flag)
+	return flag
 }
 
 // consoleWriter is stderr when it is open for writing, else /dev/kmsg.
