@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/coreos/go-systemd/v22/daemon"
@@ -164,6 +165,35 @@ func TestSystemdNotify(t *testing.T) {
 				t.Errorf("stats: got %+v, want 2 received, 1 barrier", got)
 			}
 		})
+	}
+}
+
+// TestUnprivilegedSender checks the socket's mode lets a service running
+// as another user notify, and that the server reports that user. Such a
+// sender cannot claim its parent's PID, so systemd-notify falls back to
+// its own.
+func TestUnprivilegedSender(t *testing.T) {
+	bin := systemdNotify(t)
+	if os.Getuid() != 0 {
+		t.Fatal("this test needs root, to run systemd-notify as nobody (65534)")
+	}
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} { // both are 0700
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, ch := serve(t, filepath.Join(dir, "notify.sock"))
+	cmd := exec.Command(bin, "--ready")
+	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+s.Addr())
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%v as nobody: %v\n%s", cmd, err, out)
+	}
+	m := <-ch
+	if !m.Ready() || int(m.Pid) != cmd.Process.Pid || m.Uid != 65534 || m.Gid != 65534 {
+		t.Errorf("got %v from pid %d uid %d gid %d, want READY=1 from pid %d uid 65534 gid 65534",
+			m.Fields, m.Pid, m.Uid, m.Gid, cmd.Process.Pid)
 	}
 }
 
