@@ -28,7 +28,7 @@ type Config struct {
 	Reaper  *reaper.Reaper // forks every service; required
 	Log     *slog.Logger   // the supervisor's own messages; nil discards them
 	Console io.Writer      // where services' output goes, prefixed "name | "; nil discards it
-	LogDir  string         // per-service log files (not written yet)
+	LogDir  string         // per-service log files NAME.log; "" for none
 	RunDir  string         // sockets: notify.sock, ctl.sock; "" for none
 	Env     []string       // the base environment; nil means DefaultEnv
 	// Cgroup is a writable cgroup2 directory in which every service gets a
@@ -50,10 +50,9 @@ type Halt struct {
 
 // Supervisor runs the services of a units set.
 type Supervisor struct {
-	cfg     Config
-	log     *slog.Logger
-	console *console
-	sp      spawner
+	cfg Config
+	log *slog.Logger
+	sp  spawner
 
 	// op serialises what changes which services run: Start, Stop, Reload,
 	// the commands on one service and the restart-dependents action.
@@ -62,7 +61,7 @@ type Supervisor struct {
 	mu       sync.Mutex // guards the fields below
 	set      *units.Set
 	services map[string]*service
-	outputs  map[string]*output
+	outputs  map[string]*output // by service name, kept across restarts and reloads
 	started  bool
 	stopped  bool
 
@@ -80,16 +79,12 @@ func New(cfg Config) *Supervisor {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Console == nil {
-		cfg.Console = io.Discard
-	}
 	if cfg.Env == nil {
 		cfg.Env = DefaultEnv
 	}
 	return &Supervisor{
 		cfg:      cfg,
 		log:      cfg.Log,
-		console:  &console{w: cfg.Console},
 		sp:       &forker{reaper: cfg.Reaper, log: cfg.Log, cgroup: cfg.Cgroup},
 		services: make(map[string]*service),
 		outputs:  make(map[string]*output),
@@ -130,13 +125,13 @@ func (s *Supervisor) create(set *units.Set, names []string) error {
 		o := s.outputs[n]
 		if o == nil {
 			var err error
-			if o, err = newOutput(n, s.console); err != nil {
+			if o, err = s.newOutput(n); err != nil {
 				errs = append(errs, err)
 				continue
 			}
 			s.outputs[n] = o
 		}
-		svc := newService(set.Get(n), s.sp, o.w, s.log)
+		svc := newService(set.Get(n), s.sp, o.out.File(), s.log)
 		svc.env = s.environ
 		svc.fail = s.failed
 		s.services[n] = svc
@@ -273,7 +268,16 @@ func (s *Supervisor) Stop(ctx context.Context) error {
 		s.notify.Close()
 		s.notify = nil
 	}
+	outputs := s.outputs
+	s.outputs = make(map[string]*output)
 	s.mu.Unlock()
+	// The services are gone: their last lines are read and the log files
+	// synced, unless a process they left still holds its pipe.
+	cctx, cancel := context.WithTimeout(ctx, outputGrace)
+	defer cancel()
+	for _, o := range outputs {
+		o.close(cctx, s.log)
+	}
 	return err
 }
 
@@ -325,7 +329,7 @@ func (s *Supervisor) Reload(ctx context.Context, set *units.Set) error {
 	}
 	for _, n := range removed {
 		if o := s.outputs[n]; o != nil {
-			o.w.Close() // its reader ends once the last holder is gone
+			go o.close(context.Background(), s.log)
 			delete(s.outputs, n)
 		}
 	}

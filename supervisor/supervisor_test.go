@@ -157,18 +157,40 @@ func TestCrashingServiceRestartsUntilStartLimit(t *testing.T) {
 	}
 }
 
-func TestOutputIsPrefixed(t *testing.T) {
+// TestOutput: stdout and stderr reach the console prefixed with the name,
+// and the log file with a timestamp, across restarts.
+func TestOutput(t *testing.T) {
 	var console syncBuffer
-	u := testUnit("hello", "sh", "-c", "echo out; echo err >&2")
-	s := start(t, &console, u)
-	waitState(t, s, "hello", is(StateExited))
+	logDir := t.TempDir()
+	u := testUnit("hello", "sh", "-c", "echo out; echo err >&2; exit 1")
+	u.Restart = units.RestartOnFailure
+	u.StartLimit = units.StartLimit{Burst: 2, Interval: time.Hour}
+	s := newTestSupervisor(t, Config{Console: &console, LogDir: logDir})
+	if err := s.Start(mustSet(t, u)); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, s, "hello", is(StateFailed))
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	for !strings.Contains(console.String(), "hello | out\n") || !strings.Contains(console.String(), "hello | err\n") {
+	for strings.Count(console.String(), "hello | out\n") < 2 || strings.Count(console.String(), "hello | err\n") < 2 {
 		select {
 		case <-ctx.Done():
-			t.Fatalf("console %q, want both lines prefixed \"hello | \"", console.String())
+			t.Fatalf("console %q, want both lines of both runs prefixed \"hello | \"", console.String())
 		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	b, err := os.ReadFile(logDir + "/hello.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	if len(lines) != 4 {
+		t.Fatalf("log file has %d lines, want 4:\n%s", len(lines), b)
+	}
+	for _, l := range lines {
+		stamp, text, _ := strings.Cut(l, " ")
+		if _, err := time.Parse(time.RFC3339, stamp); err != nil || (text != "out" && text != "err") {
+			t.Errorf("log line %q: want a timestamp, then out or err", l)
 		}
 	}
 }

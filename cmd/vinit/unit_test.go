@@ -200,7 +200,7 @@ func TestUnitModeBadUnits(t *testing.T) {
 	work := t.TempDir()
 	r := unitStart(t, map[string]string{
 		"bad.yaml":  "exec: [true]\nrestart: sometimes\n",
-		"good.yaml": "exec: [sh, -c, \"touch " + work + "/good; exec sleep 1000\"]\n",
+		"good.yaml": "exec: [sh, -c, \"echo hello; touch " + work + "/good; exec sleep 1000\"]\n",
 	}, nil)
 	unitEventually(t, r, "the error reported with its position", func() bool {
 		return strings.Contains(r.output(), "bad.yaml:2:")
@@ -212,6 +212,13 @@ func TestUnitModeBadUnits(t *testing.T) {
 	r.cmd.Process.Signal(unix.SIGTERM)
 	if st := r.wait(t); !st.Exited() || st.ExitCode() != 0 {
 		t.Fatalf("vinit ended with %v, want exit status 0:\n%s", st, r.output())
+	}
+	if !strings.Contains(r.output(), "good | hello\n") {
+		t.Errorf("console lacks \"good | hello\":\n%s", r.output())
+	}
+	b, err := os.ReadFile(filepath.Join(filepath.Dir(r.console), "log", "good.log"))
+	if err != nil || !strings.HasSuffix(string(b), " hello\n") {
+		t.Errorf("log file good.log: %q, %v; want a line hello", b, err)
 	}
 }
 
