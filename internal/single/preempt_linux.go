@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime/debug"
 	"strings"
 	"syscall"
 )
@@ -26,8 +27,39 @@ func preemptionOff(godebug string) bool {
 
 // PreemptionOff reports whether this process runs with async preemption
 // off, so the runtime sends no SIGURG of its own and a SIGURG that arrives
-// was sent by somebody else.
-func PreemptionOff() bool { return preemptionOff(os.Getenv("GODEBUG")) }
+// was sent by somebody else: GODEBUG says so, or the binary was linked with
+// -ldflags=-X=runtime.godebugDefault=asyncpreemptoff=1 (which GODEBUG
+// overrides).
+func PreemptionOff() bool {
+	if v, ok := os.LookupEnv("GODEBUG"); ok && strings.Contains(v, "asyncpreemptoff=") {
+		return preemptionOff(v)
+	}
+	return preemptionOff(linkedGodebug())
+}
+
+// linkedGodebug returns the runtime.godebugDefault the binary was linked
+// with, as far as its build information tells.
+func linkedGodebug() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return ""
+	}
+	for _, s := range info.Settings {
+		if s.Key != "-ldflags" {
+			continue
+		}
+		// The last -X for the variable wins, as in the linker.
+		var v string
+		for _, f := range strings.Fields(s.Value) {
+			f = strings.TrimPrefix(strings.TrimPrefix(f, "-X="), "-X")
+			if d, ok := strings.CutPrefix(f, "runtime.godebugDefault="); ok {
+				v = strings.Trim(d, `"'`)
+			}
+		}
+		return v
+	}
+	return ""
+}
 
 // ReexecWithoutPreemption re-executes the running binary with the same
 // arguments and GODEBUG=asyncpreemptoff=1 appended, unless preemption is

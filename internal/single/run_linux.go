@@ -35,7 +35,9 @@ type session struct {
 // error is non-nil only when the child did not start; the code is then
 // ExitNotFound, ExitCannotExecute or ExitFailure.
 //
-// Run must be called before the process has any child, and at most once.
+// Run must be called before the process has any child, and at most once:
+// the process is expected to exit when it returns, and Run leaves its
+// signal handlers in place (vinit must not die of a late signal).
 func Run(cfg Config) (int, error) {
 	log := cfg.Log
 	if log == nil {
@@ -57,11 +59,13 @@ func Run(cfg Config) (int, error) {
 	// started: it inherits both. Signals inherited as ignored are caught
 	// only once the child has started, so the child inherits SIG_IGN.
 	inheritedIgnored := ignoredSet()
+	// Nothing here calls signal.Stop or r.Close: undoing a Notify costs a
+	// round trip to the runtime's signal thread per signal (milliseconds
+	// at exit), and the process exits when Run returns.
 	r, err := reaper.New()
 	if err != nil {
 		return ExitFailure, err
 	}
-	defer r.Close()
 	sigc := make(chan os.Signal, 256)
 	var now []os.Signal
 	for s := unix.Signal(1); s <= maxSignal; s++ {
@@ -70,13 +74,11 @@ func Run(cfg Config) (int, error) {
 		}
 	}
 	signal.Notify(sigc, now...)
-	defer signal.Stop(sigc)
 
 	tty := probeTTY(sigc)
 	chld := make(chan os.Signal, 1)
 	if tty.mode == foreground || tty.mode == background {
 		signal.Notify(chld, unix.SIGCHLD) // to follow the child's stops
-		defer signal.Stop(chld)
 	}
 
 	path, err := lookPath(cfg.Argv[0])

@@ -304,3 +304,35 @@ func restoreSignals(sigs []unix.Signal) {
 		signal.Reset(s)
 	}
 }
+
+// TestLinkedGodebugSkipsReexec: a vinit linked with
+// -X=runtime.godebugDefault=asyncpreemptoff=1 has preemption off from the
+// start (the runtime applies that default before GODEBUG) and must not
+// re-execute itself.
+func TestLinkedGodebugSkipsReexec(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "vinit")
+	build := exec.Command("go", "build", "-ldflags=-X=runtime.godebugDefault=asyncpreemptoff=1", "-o", bin,
+		"github.com/vservers/vserver/cmd/vinit")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	report := newPipe(t)
+	cmd := exec.Command(bin, "--", "sh", "-c", `echo $$ >&3; exec sleep 1000`)
+	cmd.ExtraFiles = []*os.File{report.w}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "GODEBUG=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	report.w.Close()
+	report.line(t)
+	env := environ(t, strconv.Itoa(cmd.Process.Pid))
+	cmd.Process.Signal(unix.SIGTERM)
+	exitCode(t, cmd)
+	if v, ok := env["GODEBUG"]; ok {
+		t.Errorf("vinit re-executed itself (GODEBUG=%q), want no re-exec", v)
+	}
+}
