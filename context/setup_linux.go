@@ -29,6 +29,7 @@ const (
 // setupConfig is what the setup stage needs: the Spec, resolved.
 type setupConfig struct {
 	Rootfs       string
+	Overlay      *Overlay
 	Hostname     string
 	Init         string
 	InitArgs     []string
@@ -120,8 +121,14 @@ func setupRoot(cfg *setupConfig) error {
 	if err != nil {
 		return err
 	}
-	// pivot_root needs the new root to be a mount point.
-	if err := mount(root, root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+	if o := cfg.Overlay; o != nil {
+		// Only this namespace sees the overlay: it goes with the context.
+		opts := "lowerdir=" + o.Lower + ",upperdir=" + o.Upper + ",workdir=" + o.Work
+		if err := mount("overlay", root, "overlay", 0, opts); err != nil {
+			return err
+		}
+	} else if err := mount(root, root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		// pivot_root needs the new root to be a mount point.
 		return err
 	}
 	// Mount targets are resolved as the guest would resolve them: an

@@ -7,6 +7,7 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strings"
 
 	"github.com/vservers/vserver/internal/cgroup"
 )
@@ -24,7 +25,11 @@ const GuestIf = "eth0"
 type Spec struct {
 	Name     string // names the cgroup and the host's veth
 	Hostname string
-	Rootfs   string   // host path of the guest's root directory
+	Rootfs   string // host path of the guest's root directory
+	// Overlay, when set, makes the guest's root a copy-on-write overlay:
+	// Lower (the image, never written) under Upper (the vserver's own
+	// files), mounted on Rootfs inside the context's mount namespace.
+	Overlay  *Overlay
 	Init     string   // host path of the init binary, bind-mounted read-only at InitPath
 	InitArgs []string // arguments after InitPath
 	Env      []string // init's environment (the setup stage clears the rest)
@@ -41,6 +46,10 @@ type Spec struct {
 	// The guest init's standard files; nil means /dev/null.
 	Stdin, Stdout, Stderr *os.File
 }
+
+// Overlay is a copy-on-write root: Upper and Work on one filesystem, Lower
+// read-only below them.
+type Overlay struct{ Lower, Upper, Work string }
 
 // InitPath is where the guest sees its init.
 const InitPath = "/sbin/vinit"
@@ -99,6 +108,16 @@ func (s *Spec) validate() error {
 	}
 	if fi, err := os.Stat(s.Rootfs); err != nil || !fi.IsDir() {
 		errs = append(errs, fmt.Errorf("rootfs %s: not a directory", s.Rootfs))
+	}
+	if o := s.Overlay; o != nil {
+		for _, d := range []string{o.Lower, o.Upper, o.Work} {
+			if fi, err := os.Stat(d); err != nil || !fi.IsDir() {
+				errs = append(errs, fmt.Errorf("overlay %s: not a directory", d))
+			}
+			if strings.ContainsAny(d, ",:") { // overlayfs's option separators
+				errs = append(errs, fmt.Errorf("overlay %s: a path with ',' or ':' can't be mounted", d))
+			}
+		}
 	}
 	if fi, err := os.Stat(s.Init); err != nil || !fi.Mode().IsRegular() {
 		errs = append(errs, fmt.Errorf("init %s: not a regular file", s.Init))

@@ -456,3 +456,29 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+func TestTwoVserversOnOneImageKeepTheirWritesApart(t *testing.T) {
+	h := newHost(t)
+	a, b := testName("cowa"), testName("cowb")
+	h.start(a, "10.77.0.17")
+	h.start(b, "10.77.0.18")
+	h.ok("exec", a, "--", "sh", "-c", "echo mine > /root/note; rm /bin/cat")
+	if out, code := h.vhost("exec", b, "--", "sh", "-c", "test -e /root/note || echo absent; ls /bin/cat"); code != 0 || !strings.Contains(out, "absent") {
+		t.Fatalf("b sees a's writes: exit %d: %s", code, out)
+	}
+	img := filepath.Join(h.root, "var/lib/vhost/images/demo/rootfs")
+	if _, err := os.Stat(filepath.Join(img, "root/note")); err == nil {
+		t.Fatal("a's write reached the image")
+	}
+	if _, err := os.Lstat(filepath.Join(img, "bin/cat")); err != nil {
+		t.Fatalf("a's delete reached the image: %v", err)
+	}
+	// What a guest wrote is still there after it boots again.
+	st := h.state(a)
+	h.ok("stop", a)
+	assertGone(t, h.root, a, st.Undo)
+	h.ok("start", a)
+	if out := h.ok("exec", a, "--", "sh", "-c", "cat /root/note 2>&1 || busybox cat /root/note"); !strings.Contains(out, "mine") {
+		t.Fatalf("after a reboot a lost its file: %s", out)
+	}
+}

@@ -5,6 +5,7 @@
 //
 //	ROOT/etc/vhost/vservers/NAME.yaml   the config (Load)
 //	ROOT/var/lib/vhost/images/          the image store
+//	ROOT/var/lib/vhost/vservers/NAME/   upper/ and work/: the vserver's copy-on-write layer
 //	ROOT/run/vhost/NAME/state.json      runtime state, written atomically
 //	ROOT/run/vhost/NAME/lock            flock held by the monitor while it lives
 //	ROOT/var/log/vhost/NAME.log         console of a detached vserver

@@ -135,6 +135,11 @@ func monitor(o Options, name string, console Console, ready func(error)) (Outcom
 		}
 	}
 
+	overlay, rootDir, err := prepareLayer(o.Paths, name, img.Rootfs)
+	if err != nil {
+		return Failed, err
+	}
+
 	sigc := make(chan os.Signal, 1)
 	signal.Notify(sigc, unix.SIGTERM, unix.SIGINT)
 	defer signal.Stop(sigc)
@@ -148,7 +153,7 @@ func monitor(o Options, name string, console Console, ready func(error)) (Outcom
 	for {
 		st.Status, st.Started, st.Boots = StatusStarting, time.Now(), st.Boots+1
 		spec := cfg.spec()
-		spec.Rootfs, spec.Init = img.Rootfs, o.Vinit
+		spec.Rootfs, spec.Overlay, spec.Init = rootDir, overlay, o.Vinit
 		spec.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "container=vhost", "TERM=" + termOf()}
 		spec.Stdin, spec.Stdout, spec.Stderr = console.Stdin, console.Stdout, console.Stderr
 		c, err := vctx.Start(spec, func(u vctx.Undo) error { st.Undo = u; return writeState(o.Paths, st) })
@@ -205,6 +210,25 @@ func monitor(o Options, name string, console Console, ready func(error)) (Outcom
 		}
 		return out, removeState(o.Paths, name)
 	}
+}
+
+// prepareLayer makes the vserver's copy-on-write layer over the image at
+// lower, if it has none yet: every vserver runs on an overlay of its image,
+// so one image on disk serves many vservers, and what a guest writes stays
+// its own across boots.
+func prepareLayer(p Paths, name, lower string) (*vctx.Overlay, string, error) {
+	dir := p.VserverDir(name)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, "", err
+	}
+	o := &vctx.Overlay{Lower: lower, Upper: filepath.Join(dir, "upper"), Work: filepath.Join(dir, "work")}
+	root := filepath.Join(dir, "root")
+	for _, d := range []string{o.Upper, o.Work, root} {
+		if err := os.Mkdir(d, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+			return nil, "", err
+		}
+	}
+	return o, root, nil
 }
 
 func termOf() string {

@@ -23,3 +23,8 @@ func (p Paths) RunDir(name string) string { return p.join("run/vhost", name) }
 
 // LogFile is where a detached vserver's console goes.
 func (p Paths) LogFile(name string) string { return p.join("var/log/vhost", name+".log") }
+
+// VserverDir holds a vserver's own files: upper/ (what it wrote over its
+// image), work/ (overlayfs's), root/ (where the overlay is mounted, in
+// the context's mount namespace only).
+func (p Paths) VserverDir(name string) string { return p.join("var/lib/vhost/vservers", name) }
