@@ -69,6 +69,11 @@ func execLocked(u Undo, spec *ExecSpec) (*os.Process, error) {
 	if !Alive(u) {
 		return nil, ErrNotRunning
 	}
+	// Between fork and exec the child is a copy of vhost inside the guest:
+	// non-dumpable, guest root can't ptrace it or read its memory.
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		return nil, fmt.Errorf("prctl dumpable: %w", err)
+	}
 	if err := unix.Unshare(unix.CLONE_FS); err != nil {
 		return nil, fmt.Errorf("unshare fs: %w", err)
 	}

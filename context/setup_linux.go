@@ -58,6 +58,8 @@ func init() {
 
 // runSetup is the setup stage's main. It never returns.
 func runSetup() {
+	// Out of the guest's reach until init replaces us (execve resets it).
+	unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
 	errPipe := os.NewFile(errorFd, "error pipe")
 	fail := func(step string, err error) {
 		json.NewEncoder(errPipe).Encode(setupError{Step: step, Err: err.Error()})

@@ -261,6 +261,15 @@ ip -o addr show | while read n ifc fam a rest; do echo "addr $ifc $a"; done`)
 		t.Errorf("guest sees %d processes: more than its own", guestProcs)
 	}
 
+	// Guest root can't read its init's memory or environment (vinit is
+	// non-dumpable and the guest lacks CAP_SYS_PTRACE), while an ordinary
+	// guest process's are readable.
+	out = h.ok("exec", name, "--", "sh", "-c", `cat /proc/1/environ >/dev/null 2>&1 && echo init=readable || echo init=denied
+cat /proc/$$/environ >/dev/null 2>&1 && echo self=readable || echo self=denied`)
+	if !strings.Contains(out, "init=denied") || !strings.Contains(out, "self=readable") {
+		t.Errorf("reading /proc/PID/environ from the guest:\n%s", out)
+	}
+
 	// The orphan maker leaves no zombie that lasts: a zombie seen twice,
 	// a second apart, is one vinit failed to reap.
 	zombies := func() map[int]bool {

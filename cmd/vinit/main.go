@@ -12,9 +12,17 @@ package main
 import (
 	"os"
 	"slices"
+
+	"golang.org/x/sys/unix"
 )
 
-func main() { os.Exit(run(os.Args[1:])) }
+func main() {
+	// Guest root must not ptrace its init or read its memory: without
+	// CAP_SYS_PTRACE (which a context lacks) a non-dumpable process is out
+	// of reach. execve would reset this, so vinit sets it itself.
+	unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
+	os.Exit(run(os.Args[1:]))
+}
 
 func run(args []string) int {
 	if len(args) > 0 {
