@@ -402,6 +402,8 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 	write("typo", "image: demo\nnetwork:\n  adresses: [10.77.0.15/24]\n")
 	write("broken", "image: demo\nnetwork: [oops\n")
 	write("badaddr", "image: demo\nnetwork:\n  addresses: [10.77.0.300/24]\n")
+	write("first", "image: demo\ncontext: 7\nnetwork:\n  addresses: [10.77.0.19/24]\n")
+	write("second", "image: demo\ncontext: 7\nnetwork:\n  addresses: [10.77.0.20/24, 10.77.0.19/24]\n")
 	tests := []struct {
 		args []string
 		want string
@@ -410,6 +412,8 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 		{[]string{"start", "typo"}, "typo.yaml:3:3: network.adresses: unknown key"},
 		{[]string{"start", "broken"}, "broken.yaml:"},
 		{[]string{"start", "badaddr"}, "badaddr.yaml:3:15: network.addresses[0]: "},
+		{[]string{"start", "second"}, "second.yaml:2:10: context: context id 7 is vserver first's too (" + cfgDir + "/first.yaml:2:10)"},
+		{[]string{"start", "first"}, "first.yaml:4:15: network.addresses[0]: 10.77.0.19 is vserver second's address too (" + cfgDir + "/second.yaml:4:30)"},
 		{[]string{"start", "../etc"}, `invalid vserver name "../etc"`},
 		{[]string{"start", "a/b"}, `invalid vserver name "a/b"`},
 		{[]string{"start", "nosuch"}, "no config file"},
@@ -429,7 +433,7 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 	if ents, _ := os.ReadDir(filepath.Join(h.root, "run/vhost")); len(ents) != 0 {
 		t.Errorf("run directories left: %v", ents)
 	}
-	for _, n := range []string{"noimage", "typo", "broken", "badaddr"} {
+	for _, n := range []string{"noimage", "typo", "broken", "badaddr", "first", "second"} {
 		assertGone(t, h.root, n, vctx.Undo{Cgroup: "vhost/" + n, HostIf: vctx.HostIfName(n)})
 	}
 

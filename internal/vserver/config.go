@@ -21,8 +21,12 @@ type Config struct {
 	File     string `yaml:"-"`
 	Image    string
 	Hostname string
-	Network  NetworkConfig
-	Limits   LimitsConfig
+	// Context is the context id (Linux-VServer's xid): a number, unique
+	// among the host's vservers, that names the context in listings and
+	// logs; 0 means none.
+	Context int
+	Network NetworkConfig
+	Limits  LimitsConfig
 	// StopTimeout is how long stop waits for the guest to power off after
 	// SIGTERM before it kills every process of the context.
 	StopTimeout  time.Duration `yaml:"stop_timeout"`
@@ -159,6 +163,9 @@ func Parse(file string, data []byte) (*Config, error) {
 	default:
 		errs.Append(doc.Errorf("restart", "want never, on-failure or always, got %q", cfg.Restart))
 	}
+	if cfg.Context < 0 || cfg.Context > 65535 {
+		errs.Append(doc.Errorf("context", "want a context id from 1 to 65535, got %d", cfg.Context))
+	}
 	if cfg.StopTimeout <= 0 {
 		errs.Append(doc.Errorf("stop_timeout", "must be positive"))
 	}
@@ -199,4 +206,45 @@ func (c *Config) spec() *vctx.Spec {
 		s.Network.Gateway = netip.MustParseAddr(c.Network.Gateway)
 	}
 	return s
+}
+
+// CheckConflicts refuses a config that claims what another vserver's config
+// already has: a guest address or the context id. The error points at both.
+func CheckConflicts(p Paths, cfg *Config) error {
+	ents, err := os.ReadDir(p.ConfigDir())
+	if err != nil {
+		return nil
+	}
+	var errs strictyaml.Errors
+	for _, e := range ents {
+		name, ok := strings.CutSuffix(e.Name(), ".yaml")
+		if !ok || name == cfg.Name {
+			continue
+		}
+		other, err := Load(p, name)
+		if err != nil {
+			continue // a broken config claims nothing; it can't start
+		}
+		if cfg.Context != 0 && other.Context == cfg.Context {
+			errs.Append(cfg.doc.Errorf("context", "context id %d is vserver %s's too (%s)", cfg.Context, name, other.position("context")))
+		}
+		for i, a := range cfg.Network.Addresses {
+			ip := netip.MustParsePrefix(a).Addr()
+			for j, b := range other.Network.Addresses {
+				if netip.MustParsePrefix(b).Addr() == ip {
+					errs.Append(cfg.doc.Errorf(fmt.Sprintf("network.addresses[%d]", i), "%s is vserver %s's address too (%s)",
+						ip, name, other.position(fmt.Sprintf("network.addresses[%d]", j))))
+				}
+			}
+		}
+	}
+	return errs.Err()
+}
+
+// position is file:line:col of field in the config file.
+func (c *Config) position(field string) string {
+	if n := c.doc.Node(field); n != nil {
+		return fmt.Sprintf("%s:%d:%d", c.File, n.Line, n.Column)
+	}
+	return c.File
 }

@@ -30,7 +30,11 @@ func Spawn(o Options, name string, argv []string) error {
 	if err := vctx.ValidName(name); err != nil {
 		return err
 	}
-	if _, err := Load(o.Paths, name); err != nil {
+	cfg, err := Load(o.Paths, name)
+	if err != nil {
+		return err
+	}
+	if err := CheckConflicts(o.Paths, cfg); err != nil {
 		return err
 	}
 	if st, err := ReadState(o.Paths, name); err == nil {
@@ -176,6 +180,7 @@ func finish(o Options, name string, st *State, timeout time.Duration) error {
 // Info is one vserver as `vhost status` shows it.
 type Info struct {
 	Name      string       `json:"name"`
+	Context   int          `json:"context,omitempty"`
 	Status    Status       `json:"status"`
 	Image     string       `json:"image"`
 	Addresses []string     `json:"addresses"`
@@ -223,7 +228,7 @@ func Describe(o Options, name string) Info {
 	if cfg, err := Load(o.Paths, name); err != nil {
 		in.Problem = firstLine(err.Error())
 	} else {
-		in.Image, in.Addresses, in.Autostart = cfg.Image, cfg.Network.Addresses, cfg.Autostart
+		in.Image, in.Addresses, in.Autostart, in.Context = cfg.Image, cfg.Network.Addresses, cfg.Autostart, cfg.Context
 	}
 	st, err := ReadState(o.Paths, name)
 	if err != nil {

@@ -116,6 +116,9 @@ func monitor(o Options, name string, console Console, ready func(error)) (Outcom
 	if err != nil {
 		return Failed, err
 	}
+	if err := CheckConflicts(o.Paths, cfg); err != nil {
+		return Failed, err
+	}
 	img, err := images.Open(o.Paths.Images(), o.Log).Get(cfg.Image)
 	if err != nil {
 		return Failed, cfg.Errorf("image", "%v", err)
