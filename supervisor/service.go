@@ -34,16 +34,16 @@ const (
 
 // Status is a snapshot of one service.
 type Status struct {
-	Name       string
-	State      State
-	Pid        int       // the main process; 0 when there is none
-	Since      time.Time // when State was entered
-	Started    time.Time // when the current (or last) process started
-	Restarts   int       // automatic restarts since it was last started by hand
-	Ready      bool      // dependents may start
-	LastExit   string    // how the last process ended; "" before the first end
-	StatusText string    // the last STATUS= it sent over sd_notify
-	Error      string    // why it failed or could not start
+	Name       string    `json:"name"`
+	State      State     `json:"state"`
+	Pid        int       `json:"pid,omitempty"`         // the main process; 0 when there is none
+	Since      time.Time `json:"since"`                 // when State was entered
+	Started    time.Time `json:"started,omitzero"`      // when the current (or last) process started
+	Restarts   int       `json:"restarts"`              // automatic restarts since it was last started by hand
+	Ready      bool      `json:"ready"`                 // dependents may start
+	LastExit   string    `json:"last_exit,omitempty"`   // how the last process ended; "" before the first end
+	StatusText string    `json:"status_text,omitempty"` // the last STATUS= it sent over sd_notify
+	Error      string    `json:"error,omitempty"`       // why it failed or could not start
 }
 
 // proc is a started service as the state machine sees it.

@@ -25,12 +25,13 @@ var DefaultEnv = []string{
 
 // Config is what a Supervisor needs from its caller.
 type Config struct {
-	Reaper  *reaper.Reaper // forks every service; required
-	Log     *slog.Logger   // the supervisor's own messages; nil discards them
-	Console io.Writer      // where services' output goes, prefixed "name | "; nil discards it
-	LogDir  string         // per-service log files NAME.log; "" for none
-	RunDir  string         // sockets: notify.sock, ctl.sock; "" for none
-	Env     []string       // the base environment; nil means DefaultEnv
+	Reaper   *reaper.Reaper // forks every service; required
+	Log      *slog.Logger   // the supervisor's own messages; nil discards them
+	Console  io.Writer      // where services' output goes, prefixed "name | "; nil discards it
+	UnitsDir string         // what ReloadDir reads
+	LogDir   string         // per-service log files NAME.log; "" for none
+	RunDir   string         // sockets: notify.sock, ctl.sock; "" for none
+	Env      []string       // the base environment; nil means DefaultEnv
 	// Cgroup is a writable cgroup2 directory in which every service gets a
 	// cgroup of its own, NAME.service, to find all its processes; "" finds
 	// them by process group and environment marker instead (see MarkerEnv).

@@ -24,9 +24,12 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	if os.Getenv(helperEnv) == "notify" {
+	switch os.Getenv(helperEnv) {
+	case "notify":
 		notifyHelper()
 		os.Exit(0)
+	case "ctl":
+		os.Exit(ctlHelper())
 	}
 	var err error
 	if rp, err = reaper.New(); err != nil {

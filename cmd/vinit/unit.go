@@ -8,7 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
+	"path/filepath"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -73,12 +73,13 @@ func unitMain(args []string) int {
 	cg := serviceCgroup(log, *cgroupFlag)
 	halts := make(chan supervisor.Halt, 1)
 	sup := supervisor.New(supervisor.Config{
-		Reaper:  r,
-		Log:     log,
-		Console: console,
-		LogDir:  *logDir,
-		RunDir:  *runDir,
-		Cgroup:  cg,
+		Reaper:   r,
+		Log:      log,
+		Console:  console,
+		UnitsDir: *unitsDir,
+		LogDir:   *logDir,
+		RunDir:   *runDir,
+		Cgroup:   cg,
 		OnHalt: func(h supervisor.Halt) {
 			select {
 			case halts <- h:
@@ -88,9 +89,13 @@ func unitMain(args []string) int {
 	})
 	// A bad units directory leaves a running, reaping init that says what
 	// is wrong, never an exited PID 1.
-	set := loadUnits(log, *unitsDir)
+	set, _ := supervisor.LoadUnits(log, *unitsDir)
+	log.Info("units loaded", "count", set.Len())
 	if err := sup.Start(set); err != nil {
 		log.Error("start services", "err", err)
+	}
+	if err := sup.ServeControl(ctx, filepath.Join(*runDir, "ctl.sock")); err != nil {
+		log.Error("no control socket", "err", err)
 	}
 
 	for {
@@ -98,7 +103,14 @@ func unitMain(args []string) int {
 		case sig := <-sigc:
 			switch sig {
 			case unix.SIGHUP:
-				reload(log, sup, *unitsDir)
+				log.Info("reload", "signal", "SIGHUP")
+				go func() {
+					ctx, cancel := context.WithTimeout(context.Background(), stopAllTimeout)
+					defer cancel()
+					if err := sup.ReloadDir(ctx); err != nil {
+						log.Error("reload", "err", err)
+					}
+				}()
 			case unix.SIGINT, sigReboot:
 				log.Info("reboot", "signal", unix.SignalName(sig.(unix.Signal)))
 				return shutdown(log, sup, r, units.ActionReboot, 0)
@@ -110,36 +122,6 @@ func unitMain(args []string) int {
 			log.Error("service failed", "service", h.Unit, "reason", h.Reason, "on_failure", h.Action)
 			return shutdown(log, sup, r, h.Action, h.Code)
 		}
-	}
-}
-
-// loadUnits reads the units directory and logs each problem on a line of
-// its own (file:line:col: field: message). It returns the valid units.
-func loadUnits(log *slog.Logger, dir string) *units.Set {
-	set, err := units.LoadDir(dir)
-	if err != nil {
-		for _, line := range strings.Split(err.Error(), "\n") {
-			log.Error("units", "err", line)
-		}
-	}
-	if set != nil {
-		log.Info("units loaded", "count", set.Len())
-	}
-	return set
-}
-
-// reload reads the units directory again and applies what changed. Units
-// whose files have errors are left out of the new set, and so stopped.
-func reload(log *slog.Logger, sup *supervisor.Supervisor, dir string) {
-	set := loadUnits(log, dir)
-	if set == nil {
-		log.Error("reload: units directory unreadable, nothing changed")
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), stopAllTimeout)
-	defer cancel()
-	if err := sup.Reload(ctx, set); err != nil {
-		log.Error("reload", "err", err)
 	}
 }
 

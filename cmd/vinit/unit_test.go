@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -305,3 +306,46 @@ func TestUnitModeReload(t *testing.T) {
 		t.Fatalf("vinit ended with %v, want exit status 0:\n%s", st, r.output())
 	}
 }
+
+// TestUnitModeCtl drives a running vinit with vinit ctl.
+func TestUnitModeCtl(t *testing.T) {
+	r := unitStart(t, map[string]string{"svc.yaml": "exec: [sh, -c, \"echo hi there; exec sleep 1000\"]\n"}, nil)
+	sock := filepath.Join(filepath.Dir(r.console), "run", "ctl.sock")
+	ctl := func(args ...string) (string, int) {
+		t.Helper()
+		out, err := exec.Command(unitVinit(t), append([]string{"ctl", "--socket", sock}, args...)...).CombinedOutput()
+		code := 0
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return string(out), code
+	}
+	unitEventually(t, r, "svc running and its line logged", func() bool {
+		out, _ := ctl("logs", "-n", "1", "svc")
+		return strings.HasSuffix(out, " hi there\n")
+	})
+	out, code := ctl("status")
+	if code != 0 || !strings.HasPrefix(out, "NAME ") || !regexpMatch(`(?m)^svc +running +\d+ +\d+s +0 +- +yes +-$`, out) {
+		t.Errorf("status: exit %d, output:\n%s", code, out)
+	}
+	if out, code := ctl("stop", "svc"); code != 0 {
+		t.Errorf("stop: exit %d: %s", code, out)
+	}
+	out, _ = ctl("status", "--json")
+	if !strings.Contains(out, `"state": "inactive"`) {
+		t.Errorf("status --json after stop:\n%s", out)
+	}
+	if _, code := ctl("frobnicate"); code != 2 {
+		t.Errorf("unknown command: exit %d, want 2", code)
+	}
+	if out, code := ctl("start", "nosuch"); code != 1 || !strings.Contains(out, "no such service") {
+		t.Errorf("start nosuch: exit %d, %q; want 1 and no such service", code, out)
+	}
+	r.cmd.Process.Signal(unix.SIGTERM)
+	r.wait(t)
+}
+
+func regexpMatch(re, s string) bool { return regexp.MustCompile(re).MatchString(s) }
