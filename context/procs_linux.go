@@ -16,6 +16,7 @@ type Proc struct {
 	GuestPid int    // PID inside the context
 	PPid     int    // host PID of the parent
 	UID      int    // real user ID
+	VSZ      int64  // virtual memory size, bytes
 	RSS      int64  // resident memory, bytes
 	State    string // R, S, Z, ...
 	Comm     string
@@ -77,6 +78,9 @@ func readProc(pid int) (Proc, bool) {
 		case "VmRSS":
 			kb, _ := strconv.ParseInt(fields[0], 10, 64)
 			p.RSS = kb << 10
+		case "VmSize":
+			kb, _ := strconv.ParseInt(fields[0], 10, 64)
+			p.VSZ = kb << 10
 		case "NSpid":
 			p.GuestPid, _ = strconv.Atoi(fields[len(fields)-1])
 		}

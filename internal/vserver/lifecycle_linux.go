@@ -189,6 +189,8 @@ type Info struct {
 	Uptime    Duration     `json:"uptime,omitempty"`
 	Boots     int          `json:"boots,omitempty"`
 	Usage     cgroup.Usage `json:"usage"`
+	VSZ       int64        `json:"vsz,omitempty"` // summed over the context's processes, bytes
+	RSS       int64        `json:"rss,omitempty"`
 	Problem   string       `json:"problem,omitempty"` // a broken config, a killed monitor
 }
 
@@ -249,6 +251,12 @@ func Describe(o Options, name string) Info {
 	in.Uptime = Duration(time.Since(st.Started).Round(time.Second))
 	if g, err := cgroup.Open(st.Undo.Cgroup); err == nil {
 		in.Usage, _ = g.Usage()
+	}
+	if procs, err := vctx.Procs(st.Undo); err == nil {
+		for _, p := range procs {
+			in.VSZ += p.VSZ
+			in.RSS += p.RSS
+		}
 	}
 	return in
 }
