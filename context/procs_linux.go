@@ -16,6 +16,7 @@ type Proc struct {
 	GuestPid int    // PID inside the context
 	PPid     int    // host PID of the parent
 	UID      int    // real user ID
+	Threads  int
 	VSZ      int64  // virtual memory size, bytes
 	RSS      int64  // resident memory, bytes
 	State    string // R, S, Z, ...
@@ -78,6 +79,8 @@ func readProc(pid int) (Proc, bool) {
 		case "VmRSS":
 			kb, _ := strconv.ParseInt(fields[0], 10, 64)
 			p.RSS = kb << 10
+		case "Threads":
+			p.Threads, _ = strconv.Atoi(fields[0])
 		case "VmSize":
 			kb, _ := strconv.ParseInt(fields[0], 10, 64)
 			p.VSZ = kb << 10

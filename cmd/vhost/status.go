@@ -60,7 +60,7 @@ func printStatus(w io.Writer, infos []vserver.Info) error {
 		}
 		procs, vsz, rss, user, sys, up := "-", "-", "-", "-", "-", "-"
 		if in.Pid != 0 {
-			procs = fmt.Sprint(in.Usage.Pids)
+			procs = fmt.Sprint(in.Procs)
 			vsz, rss = humanBytes(in.VSZ), humanBytes(in.RSS)
 			user, sys = cpuTime(in.Usage.CPUUser), cpuTime(in.Usage.CPUSystem)
 			up = time.Duration(in.Uptime).String()

@@ -495,3 +495,84 @@ func TestTwoVserversOnOneImageKeepTheirWritesApart(t *testing.T) {
 		t.Fatalf("after a reboot a lost its file: %s", out)
 	}
 }
+
+func TestLimitsHoldAForkBombAndAMemoryHog(t *testing.T) {
+	h := newHost(t)
+	name, other := testName("lim"), testName("nbr")
+	h.start(other, "10.77.0.22")
+	cfg := fmt.Sprintf("image: demo\nnetwork:\n  addresses: [10.77.0.21/24]\nlimits:\n  pids: 48\n  memory: 48M\nstop_timeout: 5s\n")
+	os.WriteFile(filepath.Join(h.root, "etc/vhost/vservers", name+".yaml"), []byte(cfg), 0o644)
+	h.ok("start", name)
+	st := h.state(name)
+	t.Cleanup(func() { h.vhost("stop", name); assertGone(t, h.root, name, st.Undo) })
+	g, err := cgroup.Open(st.Undo.Cgroup)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A fork bomb, bounded so that a broken limit can't hurt the host:
+	// 200 sleepers asked for, at most 48 tasks allowed.
+	h.vhost("exec", name, "--", "sh", "-c", "for i in $(seq 200); do sleep 20 >/dev/null 2>&1 & done 2>/dev/null; sleep 1")
+	u, err := g.Usage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Pids > 48 {
+		t.Fatalf("%d tasks in a context limited to 48", u.Pids)
+	}
+	if n := kernelCounter(t, g, "pids.events", "max"); n == 0 {
+		t.Fatal("the kernel refused no fork at the pids limit")
+	}
+	h.vhost("exec", name, "--", "sh", "-c", "kill $(pidof sleep) 2>/dev/null; true")
+
+	// A memory hog: the shell holds 100 MB in a 48M context.
+	out, code := h.vhost("exec", name, "--", "sh", "-c", `x=$(head -c 100000000 /dev/zero | tr '\0' a); echo survived`)
+	if code == 0 || strings.Contains(out, "survived") {
+		t.Fatalf("the hog was not stopped: exit %d: %s", code, out)
+	}
+	if n := kernelCounter(t, g, "memory.events", "oom_kill") + kernelCounter(t, g, "memory.oom_control", "oom_kill"); n == 0 {
+		t.Fatal("the kernel counts no OOM kill in the context")
+	}
+	if !vctx.Alive(st.Undo) {
+		t.Fatal("the context's init died with the hog")
+	}
+	// The neighbour never noticed.
+	ost := h.state(other)
+	routedToGuest(t, "10.77.0.22", ost.Undo.HostIf)
+	if page := get(t, "http://10.77.0.22/"); !strings.Contains(page, other) {
+		t.Fatalf("neighbour's page = %q", page)
+	}
+	// And the figures the host shows are the kernel's: the cgroup's task
+	// count is the threads of the namespace's processes.
+	eventually(t, "status tasks = threads in the PID namespace", func() bool {
+		var infos []vserver.Info
+		json.Unmarshal([]byte(h.ok("status", "--json", name)), &infos)
+		procs, _ := vctx.Procs(st.Undo)
+		threads := 0
+		for _, p := range procs {
+			threads += p.Threads
+		}
+		return len(infos) == 1 && infos[0].Procs == len(procs) && infos[0].Usage.Pids == int64(threads)
+	})
+}
+
+// kernelCounter reads key from a cgroup file that counts events, in
+// whichever hierarchy of g has it.
+func kernelCounter(t *testing.T, g *cgroup.Group, file, key string) int64 {
+	t.Helper()
+	var n int64
+	for _, d := range g.Dirs() {
+		b, err := os.ReadFile(filepath.Join(d, file))
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(l, " "); ok && k == key {
+				var x int64
+				fmt.Sscan(v, &x)
+				n += x
+			}
+		}
+	}
+	return n
+}

@@ -188,7 +188,8 @@ type Info struct {
 	Pid       int          `json:"pid,omitempty"` // host PID of init
 	Uptime    Duration     `json:"uptime,omitempty"`
 	Boots     int          `json:"boots,omitempty"`
-	Usage     cgroup.Usage `json:"usage"`
+	Procs     int          `json:"procs,omitempty"` // processes in its PID namespace
+	Usage     cgroup.Usage `json:"usage"`            // of its cgroup; Usage.Pids counts tasks (threads)
 	VSZ       int64        `json:"vsz,omitempty"` // summed over the context's processes, bytes
 	RSS       int64        `json:"rss,omitempty"`
 	Problem   string       `json:"problem,omitempty"` // a broken config, a killed monitor
@@ -253,6 +254,7 @@ func Describe(o Options, name string) Info {
 		in.Usage, _ = g.Usage()
 	}
 	if procs, err := vctx.Procs(st.Undo); err == nil {
+		in.Procs = len(procs)
 		for _, p := range procs {
 			in.VSZ += p.VSZ
 			in.RSS += p.RSS
