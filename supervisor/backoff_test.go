@@ -100,6 +100,10 @@ func (f *fakeSpawner) probe(ctx context.Context, u *units.Unit, env []string) er
 	return errors.New("no probes here")
 }
 
+func (f *fakeSpawner) adopt(parent proc, pid int) (proc, error) {
+	return nil, errors.New("no daemons here")
+}
+
 // TestRestartTiming runs the state machine on fake time: the delays between
 // starts follow the backoff, a run longer than Reset starts it over, and the
 // start limit fails the service for good.

@@ -103,7 +103,34 @@ func (f *forker) spawn(u *units.Unit, env []string, out *os.File) (proc, error) 
 			return nil, fmt.Errorf("set rlimit %s of %s: %w", name, u.Exec[0], err)
 		}
 	}
-	return &process{p: p, exited: exited, cgroup: cg, marker: marker}, nil
+	return &process{p: p, pgid: p.Pid, exited: exited, cgroup: cg, marker: marker}, nil
+}
+
+// adopt watches pid, a forking service's daemon: a child of this process
+// now that its parent has exited (vinit is PID 1 or a subreaper).
+func (f *forker) adopt(parent proc, pid int) (proc, error) {
+	pp := parent.(*process)
+	pp.p.Release() // the parent has exited and been reaped
+	// Only a child of ours can be waited for; a PID of another process
+	// would never report its exit.
+	if up, ok := ppid(pid); !ok || up != os.Getpid() {
+		return nil, fmt.Errorf("adopt daemon %d: not a child of vinit (gone, or never the service's)", pid)
+	}
+	exited := f.reaper.Watch(pid)
+	// Reaped as an orphan between the check and Watch: its status is lost.
+	// (A zombie still answers kill 0, and its status comes to exited.)
+	if unix.Kill(pid, 0) != nil {
+		return nil, fmt.Errorf("adopt daemon %d: it exited before it was adopted", pid)
+	}
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return nil, fmt.Errorf("adopt daemon %d: %w", pid, err)
+	}
+	pgid, err := unix.Getpgid(pid)
+	if err != nil {
+		pgid = pid
+	}
+	return &process{p: p, pgid: pgid, exited: exited, cgroup: pp.cgroup, marker: pp.marker}, nil
 }
 
 // probe makes one attempt at u's ready probe.
@@ -139,7 +166,7 @@ func (f *forker) probe(ctx context.Context, u *units.Unit, env []string) error {
 		return fmt.Errorf("ready probe: %w", err)
 	}
 	defer p.Release()
-	pr := &process{p: p, exited: exited}
+	pr := &process{p: p, pgid: p.Pid, exited: exited}
 	select {
 	case e := <-exited:
 		if !e.Success() {
@@ -157,6 +184,7 @@ func (f *forker) probe(ctx context.Context, u *units.Unit, env []string) error {
 // group, and its cgroup or the processes carrying its marker.
 type process struct {
 	p      *os.Process
+	pgid   int // its process group: its own PID, or the daemon's group
 	exited <-chan reaper.Exit
 	cgroup string // "" without one
 	marker string // MarkerEnv=NAME.N
@@ -173,7 +201,7 @@ func (p *process) Signal(sig unix.Signal) error {
 	if errors.Is(err, os.ErrProcessDone) {
 		err = nil
 	}
-	if gerr := killGroup(p.p.Pid, sig); gerr != nil && !errors.Is(gerr, unix.ESRCH) && err == nil {
+	if gerr := killGroup(p.pgid, sig); gerr != nil && !errors.Is(gerr, unix.ESRCH) && err == nil {
 		err = gerr
 	}
 	switch {
@@ -189,14 +217,14 @@ func (p *process) Signal(sig unix.Signal) error {
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("signal %s to process group %d: %w", unix.SignalName(sig), p.p.Pid, err)
+		return fmt.Errorf("signal %s to process group %d: %w", unix.SignalName(sig), p.pgid, err)
 	}
 	return nil
 }
 
 // Alive reports whether a process of the service is left.
 func (p *process) Alive() bool {
-	if killGroup(p.p.Pid, 0) == nil {
+	if killGroup(p.pgid, 0) == nil {
 		return true
 	}
 	if p.cgroup != "" {

@@ -1,8 +1,10 @@
 package supervisor
 
 import (
+	"context"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -136,4 +138,46 @@ func statusOf(s *Supervisor, name string) Status {
 		}
 	}
 	return Status{}
+}
+
+// TestForking: a forking service is ready once its parent exited, and its
+// daemon, named in the PID file, becomes the main process: it is what a
+// stop ends, and what requires it starts after.
+func TestForking(t *testing.T) {
+	dir := t.TempDir()
+	pidFile := dir + "/daemon.pid"
+	d := testUnit("daemon", "sh", "-c", "setsid sleep 1000 & echo $! > "+pidFile+"; exit 0")
+	d.Kind = units.Forking
+	d.PIDFile = pidFile
+	b := testUnit("b", "sleep", "1000")
+	b.Requires = []string{"daemon"}
+	s := startIn(t, "", d, b)
+	waitState(t, s, "b", is(StateRunning))
+	st := statusOf(s, "daemon")
+	pids := readPids(t, pidFile)
+	if st.State != StateRunning || !st.Ready || len(pids) != 1 || st.Pid != pids[0] {
+		t.Fatalf("daemon: %s, ready %v, pid %d; want running, ready, the PID file's %v", st.State, st.Ready, st.Pid, pids)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := s.StopService(ctx, "daemon"); err != nil {
+		t.Fatal(err)
+	}
+	if st := statusOf(s, "daemon"); st.LastExit != "signal: SIGTERM" {
+		t.Errorf("daemon's last exit %q, want signal: SIGTERM", st.LastExit)
+	}
+}
+
+func readPids(t *testing.T, file string) []int {
+	t.Helper()
+	b, _ := os.ReadFile(file)
+	var pids []int
+	for _, f := range strings.Fields(string(b)) {
+		p, err := strconv.Atoi(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pids = append(pids, p)
+	}
+	return pids
 }

@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -66,6 +68,9 @@ type spawner interface {
 	// probe makes one attempt at u's ready probe (tcp or exec), bounded
 	// by ctx, and returns nil when it succeeded.
 	probe(ctx context.Context, u *units.Unit, env []string) error
+	// adopt makes pid, the daemon a forking service's parent left, the
+	// service's main process. parent has exited; adopt releases it.
+	adopt(parent proc, pid int) (proc, error)
 }
 
 type op int
@@ -130,6 +135,7 @@ type run struct {
 	probeGen  int         // tells a stale probe's result from the current one's
 	probeStop context.CancelFunc
 	failure   error // why a running service is being stopped as failed
+	adopted   bool  // p is a forking service's daemon, not the process spawned
 	bo        backoff
 	lim       startLimit
 }
@@ -459,14 +465,14 @@ func (s *service) spawn() {
 		s.decide(false, time.Time{})
 		return
 	}
-	s.p, s.lastExit, s.failure = p, nil, nil
+	s.p, s.lastExit, s.failure, s.adopted = p, nil, nil, false
 	s.log.Info("started", "pid", p.Pid())
 	s.update(func(st *Status) {
 		st.State, st.Pid, st.Started, st.Ready, st.Error, st.StatusText = StateStarting, p.Pid(), time.Now(), false, "", ""
 	})
 	switch s.unit.Kind {
 	case units.Oneshot: // ready once it exited successfully
-	case units.Notify:
+	case units.Notify, units.Forking: // READY=1; the parent's exit
 		s.readyT = time.NewTimer(s.unit.Ready.Timeout)
 	default: // simple, exec: execve has succeeded when spawn returns
 		if s.unit.Ready.TCP != "" || len(s.unit.Ready.Exec) > 0 {
@@ -505,6 +511,14 @@ func (s *service) terminate(sig unix.Signal) {
 // exited handles the end of the main process: what it left behind is
 // stopped too before the service counts as ended.
 func (s *service) exited(e reaper.Exit) {
+	if s.unit.Kind == units.Forking && !s.adopted && !s.stopping && s.failure == nil && e.Success() {
+		err := s.adoptDaemon()
+		if err == nil {
+			return
+		}
+		s.failure = err
+		s.update(func(st *Status) { st.Error = err.Error() })
+	}
 	s.lastExit = &e
 	s.clearRunTimers()
 	s.log.Info("exited", "pid", e.Pid, "status", e.String())
@@ -517,6 +531,37 @@ func (s *service) exited(e reaper.Exit) {
 		s.terminate(s.unit.StopSignal)
 	}
 	s.lingerT = time.NewTicker(lingerPoll)
+}
+
+// adoptDaemon makes the daemon named in the PID file of a forking service
+// its main process, once the parent has exited successfully.
+func (s *service) adoptDaemon() error {
+	var pid int
+	var err error
+	// The parent should have written the file before it exited; give a
+	// daemon that writes it itself a moment.
+	for range 20 {
+		var b []byte
+		if b, err = os.ReadFile(s.unit.PIDFile); err == nil {
+			if pid, err = strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 1 {
+				break
+			}
+			err = fmt.Errorf("PID file %s: no PID in %q", s.unit.PIDFile, b)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err != nil {
+		return fmt.Errorf("read PID file: %w", err)
+	}
+	p, err := s.sp.adopt(s.p, pid)
+	if err != nil {
+		return err
+	}
+	s.p, s.adopted = p, true
+	s.log.Info("daemon adopted", "pid", pid)
+	s.update(func(st *Status) { st.Pid = pid })
+	s.started()
+	return nil
 }
 
 // ended1 runs once the service has no process left.

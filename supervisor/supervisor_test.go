@@ -54,6 +54,7 @@ func testUnit(name string, argv ...string) *units.Unit {
 		Backoff:     units.Backoff{Initial: 10 * time.Millisecond, Max: 100 * time.Millisecond, Factor: 2, Reset: 10 * time.Second},
 		StopSignal:  unix.SIGTERM,
 		StopTimeout: 10 * time.Second,
+		Ready:       units.Ready{Interval: units.DefaultReadyInterval, Timeout: units.DefaultReadyTimeout},
 		OnFailure:   units.ActionIgnore,
 	}
 }
