@@ -178,3 +178,38 @@ func TestStopEscalates(t *testing.T) {
 		svc.do(t.Context(), command{op: opQuit})
 	})
 }
+
+// TestStartWhileStopping: a start that comes while a stop is under way
+// lets the stop finish (its caller gets its answer), then starts again.
+func TestStartWhileStopping(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		u := testUnit("svc", "sleep")
+		sp := &fakeSpawner{procs: make(chan *fakeProc, 1)}
+		svc := newService(u, sp, nil, discard)
+		svc.env = func(*units.Unit) ([]string, error) { return nil, nil }
+		go svc.loop()
+		svc.do(t.Context(), command{op: opStart})
+		p := <-sp.procs
+		stopped := make(chan error, 1)
+		go func() { stopped <- svc.do(t.Context(), command{op: opStop}) }()
+		<-p.sigs // SIGTERM: the stop is under way
+		if err := svc.do(t.Context(), command{op: opStart}); err != nil {
+			t.Fatal(err)
+		}
+		p.exit(0)
+		if err := <-stopped; err != nil {
+			t.Fatalf("stop: %v", err)
+		}
+		p2 := <-sp.procs
+		if st := svc.status(); st.State != StateRunning || st.Pid != p2.pid {
+			t.Fatalf("after the stop: %s pid %d, want running pid %d", st.State, st.Pid, p2.pid)
+		}
+		go func() {
+			<-p2.sigs
+			p2.exit(0)
+		}()
+		if err := svc.do(t.Context(), command{op: opQuit}); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

@@ -84,7 +84,8 @@ func TestRestartDependents(t *testing.T) {
 }
 
 // TestStopAndRestartService: stopping a service stops what requires it
-// first; restarting starts both again.
+// first; starting one starts what it requires; restarting one restarts
+// what requires it too.
 func TestStopAndRestartService(t *testing.T) {
 	a, b, c := testUnit("a", "sleep", "1000"), testUnit("b", "sleep", "1000"), testUnit("c", "sleep", "1000")
 	b.Requires = []string{"a"}
@@ -100,10 +101,18 @@ func TestStopAndRestartService(t *testing.T) {
 			t.Errorf("%s is %s after stopping a, want inactive", n, st.State)
 		}
 	}
+	// Starting b starts a, which it requires, first.
+	if err := s.StartService("b"); err != nil {
+		t.Fatal(err)
+	}
+	started := running(t, s, "a", "b")
 	if err := s.RestartService(ctx, "a"); err != nil {
 		t.Fatal(err)
 	}
 	after := running(t, s, "a", "b", "c")
+	if after["a"] == started["a"] || after["b"] == started["b"] {
+		t.Errorf("pids after start %v, after restart %v: want a and b restarted", started, after)
+	}
 	if after["c"] != before["c"] || after["a"] == before["a"] || after["b"] == before["b"] {
 		t.Errorf("pids before %v, after %v: want a and b new, c the same", before, after)
 	}

@@ -299,13 +299,15 @@ func (s *service) handle(c command) {
 		}
 		reply(nil)
 	case opStart:
-		s.stopping, s.restartOK = false, false
-		if s.p == nil {
+		switch {
+		case s.p == nil:
 			s.cancelRestart()
 			s.lim.clear()
 			s.bo.reset()
 			s.update(func(st *Status) { st.Restarts = 0 })
 			s.spawn()
+		case s.stopping && !s.quit:
+			s.restartOK = true // start again once stopped
 		}
 		reply(nil)
 	case opFail:

@@ -230,6 +230,12 @@ func (s *Supervisor) stopNames(ctx context.Context, set *units.Set, names []stri
 	for n, svc := range services {
 		go func() {
 			defer close(done[n])
+			defer func() {
+				if v := recover(); v != nil {
+					s.log.Error("panic", "in", "stop of "+n, "panic", v)
+					errc <- fmt.Errorf("stop %s: panic: %v", n, v)
+				}
+			}()
 			for _, f := range followers[n] {
 				select {
 				case <-done[f]:
@@ -393,14 +399,29 @@ func (s *Supervisor) recover(what string) {
 }
 
 // StartService starts the service name (by hand: its start limit and
-// backoff start over) once what it must follow is ready.
+// backoff start over) once what it must follow is ready, and before it
+// what it requires, directly or not, that does not run.
 func (s *Supervisor) StartService(name string) error {
 	s.op.Lock()
 	defer s.op.Unlock()
 	if err := s.check(name); err != nil {
 		return err
 	}
-	s.startNames([]string{name})
+	set := s.current()
+	names := []string{name}
+	seen := map[string]bool{name: true}
+	for i := 0; i < len(names); i++ {
+		for _, r := range set.Get(names[i]).Requires {
+			if seen[r] {
+				continue
+			}
+			seen[r] = true
+			if svc := s.lookup([]string{r})[r]; svc != nil && !svc.status().Ready && svc.status().Pid == 0 {
+				names = append(names, r)
+			}
+		}
+	}
+	s.startNames(names)
 	return nil
 }
 

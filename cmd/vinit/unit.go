@@ -105,6 +105,11 @@ func unitMain(args []string) int {
 			case unix.SIGHUP:
 				log.Info("reload", "signal", "SIGHUP")
 				go func() {
+					defer func() {
+						if v := recover(); v != nil {
+							log.Error("panic in reload", "panic", v)
+						}
+					}()
 					ctx, cancel := context.WithTimeout(context.Background(), stopAllTimeout)
 					defer cancel()
 					if err := sup.ReloadDir(ctx); err != nil {
