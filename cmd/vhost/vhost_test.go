@@ -576,3 +576,63 @@ func kernelCounter(t *testing.T, g *cgroup.Group, file, key string) int64 {
 	}
 	return n
 }
+
+func TestMonitorKilledAtAnyPointOfStartLeavesNothing(t *testing.T) {
+	h := newHost(t)
+	name := testName("mid")
+	h.config(name, "10.77.0.23")
+	// vhost run is the monitor itself: kill it after a growing delay, so
+	// that it dies before, during and after each step of the start.
+	for _, delay := range []time.Duration{0, 1, 2, 4, 7, 12, 20, 35, 60, 100, 200} {
+		delay *= time.Millisecond
+		cmd := exec.Command(filepath.Join(binDir, "vhost"), "--root", h.root, "run", name)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(delay)
+		cmd.Process.Kill()
+		cmd.Wait()
+		// Whatever it left, the record names it: cleanup removes it.
+		var undo vctx.Undo
+		if st, err := vserver.ReadState(vserver.Paths{Root: h.root}, name); err == nil {
+			undo = st.Undo
+		}
+		if out, code := h.vhost("cleanup", name); code != 0 {
+			t.Fatalf("killed after %v: cleanup: exit %d: %s", delay, code, out)
+		}
+		if undo.Cgroup == "" {
+			undo = vctx.Undo{Cgroup: "vhost/" + name, HostIf: vctx.HostIfName(name)}
+		}
+		eventually(t, fmt.Sprintf("killed after %v: the setup stage gone", delay), func() bool {
+			return !setupStageRunning(name)
+		})
+		assertGone(t, h.root, name, undo)
+		if g, err := cgroup.Open("vhost/" + name); err == nil && len(g.Dirs()) > 0 {
+			t.Fatalf("killed after %v: cgroup left: %v", delay, g.Dirs())
+		}
+		if _, err := netlink.LinkByName(vctx.HostIfName(name)); err == nil {
+			t.Fatalf("killed after %v: veth left", delay)
+		}
+	}
+	// And the vserver still starts cleanly afterwards.
+	st := h.start(name, "10.77.0.23")
+	routedToGuest(t, "10.77.0.23", st.Undo.HostIf)
+	get(t, "http://10.77.0.23/")
+}
+
+// setupStageRunning reports whether a setup stage (vhost re-executed with
+// the hidden argument) is still alive on the host: one whose monitor died
+// before handing over its config must exit by itself.
+func setupStageRunning(name string) bool {
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && strings.HasPrefix(string(b), "vhost-setup\x00") {
+			st, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+			if !strings.Contains(string(st), ") Z ") {
+				return true
+			}
+		}
+	}
+	return false
+}

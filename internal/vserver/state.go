@@ -99,8 +99,11 @@ func writeFileAtomic(name string, data []byte) (err error) {
 func removeState(p Paths, name string) error {
 	dir := p.RunDir(name)
 	var errs []error
-	for _, f := range []string{stateFile, "lock"} {
-		if err := os.Remove(filepath.Join(dir, f)); err != nil && !errors.Is(err, os.ErrNotExist) {
+	// The state file, the lock, and the temporary files of state writes
+	// that a killed monitor left half done: nothing else lives here.
+	leftovers, _ := filepath.Glob(filepath.Join(dir, "."+stateFile+".*"))
+	for _, f := range append([]string{filepath.Join(dir, stateFile), filepath.Join(dir, "lock")}, leftovers...) {
+		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}
 	}
