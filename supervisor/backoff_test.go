@@ -77,6 +77,7 @@ func (p *fakeProc) Signal(sig unix.Signal) error {
 	p.sigs <- sig
 	return nil
 }
+func (p *fakeProc) SignalMain(sig unix.Signal) error { return p.Signal(sig) }
 
 // exit ends the process with code.
 func (p *fakeProc) exit(code int) {

@@ -222,6 +222,14 @@ func (p *process) Signal(sig unix.Signal) error {
 	return nil
 }
 
+// SignalMain sends sig to the main process alone, through its pidfd.
+func (p *process) SignalMain(sig unix.Signal) error {
+	if err := p.p.Signal(sig); err != nil {
+		return fmt.Errorf("signal %s to pid %d: %w", unix.SignalName(sig), p.p.Pid, err)
+	}
+	return nil
+}
+
 // Alive reports whether a process of the service is left.
 func (p *process) Alive() bool {
 	if killGroup(p.pgid, 0) == nil {

@@ -55,6 +55,8 @@ type proc interface {
 	Exited() <-chan reaper.Exit
 	// Signal sends sig to the main process and everything it started.
 	Signal(sig unix.Signal) error
+	// SignalMain sends sig to the main process alone.
+	SignalMain(sig unix.Signal) error
 	// Alive reports whether any process of the service is left.
 	Alive() bool
 	// Release frees the handle once the service has no process left.
@@ -76,15 +78,14 @@ type spawner interface {
 type op int
 
 const (
-	opWait    op = iota // enter StateWaiting
-	opStart             // start now (by hand or once what it requires is ready)
-	opFail              // fail without starting (what it requires failed)
-	opStop              // stop and stay stopped
-	opRestart           // stop, then start
-	opSignal            // send a signal to the main process
-	opQuit              // stop and end the loop (the unit was removed)
-	opNotify            // a message from the service on the notify socket
-	opProbed            // the readiness probe succeeded
+	opWait   op = iota // enter StateWaiting
+	opStart            // start now (by hand or once what it requires is ready)
+	opFail             // fail without starting (what it requires failed)
+	opStop             // stop and stay stopped
+	opSignal           // send a signal to the main process
+	opQuit             // stop and end the loop (the unit was removed)
+	opNotify           // a message from the service on the notify socket
+	opProbed           // the readiness probe succeeded
 )
 
 type command struct {
@@ -124,7 +125,7 @@ type run struct {
 	p         proc
 	lastExit  *reaper.Exit
 	stopping  bool // asked to stop: no restart after the end
-	restartOK bool // start again once stopped (opRestart)
+	restartOK bool // start again once stopped (a start came during the stop)
 	quit      bool
 	waiters   []chan error
 	killT     *time.Timer
@@ -316,8 +317,8 @@ func (s *service) handle(c command) {
 			s.update(func(st *Status) { st.State, st.Ready, st.Error = StateFailed, false, c.err.Error() })
 		}
 		reply(nil)
-	case opStop, opRestart, opQuit:
-		s.restartOK = c.op == opRestart
+	case opStop, opQuit:
+		s.restartOK = false
 		s.quit = s.quit || c.op == opQuit
 		s.stop(c.reply)
 	case opSignal:
@@ -325,7 +326,7 @@ func (s *service) handle(c command) {
 			reply(fmt.Errorf("signal %s: not running", s.unit.Name))
 			return
 		}
-		reply(s.p.Signal(c.sig))
+		reply(s.p.SignalMain(c.sig))
 	case opNotify:
 		s.notified(c.msg)
 		reply(nil)
