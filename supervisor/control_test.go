@@ -72,6 +72,25 @@ func TestControl(t *testing.T) {
 			t.Fatalf("last 2 lines %q, want two three", lines)
 		}
 	})
+	t.Run("logs -f", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		defer cancel()
+		lines := make(chan string, 10)
+		done := make(chan error, 1)
+		go func() {
+			done <- Call(ctx, sock, Request{Cmd: "logs", Name: "talker", Lines: 1, Follow: true}, func(r Response) error {
+				lines <- r.Line
+				return nil
+			})
+		}()
+		if l := <-lines; !strings.HasSuffix(l, " three") {
+			t.Fatalf("first line %q, want the last one, three", l)
+		}
+		cancel() // the client hangs up: the server's follow ends
+		if err := <-done; err != context.Canceled {
+			t.Fatalf("follow ended with %v, want context.Canceled", err)
+		}
+	})
 	t.Run("errors", func(t *testing.T) {
 		for _, req := range []Request{{Cmd: "stop", Name: "nosuch"}, {Cmd: "frobnicate"}, {Cmd: "signal", Name: "talker", Signal: "NOPE"}} {
 			if _, err := call(t, sock, req); err == nil {

@@ -300,3 +300,29 @@ func TestRequiredFailureBlocks(t *testing.T) {
 }
 
 func writeFile(path string) error { return os.WriteFile(path, nil, 0o644) }
+
+// TestStopOrder: C requires B requires A; Stop stops C, then B, then A,
+// each only once the one before has no process left.
+func TestStopOrder(t *testing.T) {
+	log := t.TempDir() + "/log"
+	mk := func(name string, requires ...string) *units.Unit {
+		u := testUnit(name, "sh", "-c", "trap 'echo "+name+" >> "+log+"; exit 0' TERM; touch "+log+"."+name+"; while :; do sleep 0.01; done")
+		u.Requires = requires
+		return u
+	}
+	s := newTestSupervisor(t, Config{})
+	if err := s.Start(mustSet(t, mk("a"), mk("b", "a"), mk("c", "b"))); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"a", "b", "c"} {
+		waitFile(t, log+"."+n) // the trap is set
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := s.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(log); string(b) != "c\nb\na\n" {
+		t.Errorf("stop order %q, want c b a", b)
+	}
+}
