@@ -189,8 +189,8 @@ type Info struct {
 	Uptime    Duration     `json:"uptime,omitempty"`
 	Boots     int          `json:"boots,omitempty"`
 	Procs     int          `json:"procs,omitempty"` // processes in its PID namespace
-	Usage     cgroup.Usage `json:"usage"`            // of its cgroup; Usage.Pids counts tasks (threads)
-	VSZ       int64        `json:"vsz,omitempty"` // summed over the context's processes, bytes
+	Usage     cgroup.Usage `json:"usage"`           // of its cgroup; Usage.Pids counts tasks (threads)
+	VSZ       int64        `json:"vsz,omitempty"`   // summed over the context's processes, bytes
 	RSS       int64        `json:"rss,omitempty"`
 	Problem   string       `json:"problem,omitempty"` // a broken config, a killed monitor
 }
