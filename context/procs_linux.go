@@ -12,10 +12,10 @@ import (
 
 // Proc is one process of a context, as the host sees it.
 type Proc struct {
-	Pid      int    // host PID
-	GuestPid int    // PID inside the context
-	PPid     int    // host PID of the parent
-	UID      int    // real user ID
+	Pid      int // host PID
+	GuestPid int // PID inside the context
+	PPid     int // host PID of the parent
+	UID      int // real user ID
 	Threads  int
 	VSZ      int64  // virtual memory size, bytes
 	RSS      int64  // resident memory, bytes
