@@ -636,3 +636,41 @@ func setupStageRunning(name string) bool {
 	}
 	return false
 }
+
+func TestCloneCopiesTheVserversOwnFiles(t *testing.T) {
+	h := newHost(t)
+	a, b := testName("cla"), testName("clb")
+	st := h.start(a, "10.77.0.24")
+	h.ok("exec", a, "--", "sh", "-c", "echo from-a > /root/note")
+	if out, code := h.vhost("clone", a, b, "--address", "10.77.0.25/24"); code == 0 || !strings.Contains(out, "is running") {
+		t.Fatalf("clone of a running vserver: exit %d: %s", code, out)
+	}
+	h.ok("stop", a)
+	assertGone(t, h.root, a, st.Undo)
+	if out, code := h.vhost("clone", a, b); code == 0 || !strings.Contains(out, "needs its own addresses") {
+		t.Fatalf("clone without an address: exit %d: %s", code, out)
+	}
+	if out, code := h.vhost("clone", a, b, "--address", "10.77.0.24/24"); code == 0 || !strings.Contains(out, "address too") {
+		t.Fatalf("clone onto a's own address: exit %d: %s", code, out)
+	}
+	h.ok("clone", a, b, "--address", "10.77.0.25/24")
+	if out, code := h.vhost("clone", a, b, "--address", "10.77.0.26/24"); code == 0 || !strings.Contains(out, "exists already") {
+		t.Fatalf("clone onto an existing vserver: exit %d: %s", code, out)
+	}
+	h.ok("start", b)
+	stb := h.state(b)
+	t.Cleanup(func() { h.vhost("stop", b); assertGone(t, h.root, b, stb.Undo) })
+	out := h.ok("exec", b, "--", "sh", "-c", "hostname; cat /root/note")
+	if out != b+"\nfrom-a\n" {
+		t.Fatalf("in the clone: %q, want its own hostname and a's file", out)
+	}
+	routedToGuest(t, "10.77.0.25", stb.Undo.HostIf)
+	if page := get(t, "http://10.77.0.25/"); !strings.Contains(page, b) {
+		t.Fatalf("clone's page = %q", page)
+	}
+	// The clone's writes are its own.
+	h.ok("exec", b, "--", "sh", "-c", "echo from-b > /root/note")
+	if data, _ := os.ReadFile(filepath.Join(h.root, "var/lib/vhost/vservers", a, "upper/root/note")); string(data) != "from-a\n" {
+		t.Fatalf("a's file is now %q", data)
+	}
+}

@@ -2,10 +2,12 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/vservers/vserver/internal/vserver"
 )
@@ -139,4 +141,56 @@ func cleanupCmd(g *globals, args []string) error {
 		return err
 	}
 	return vserver.Cleanup(vserver.Options{Paths: vserver.Paths{Root: g.root}}, name)
+}
+
+func init() {
+	commands["restart"] = command{usage: "restart NAME", run: restartCmd}
+	commands["clone"] = command{usage: "clone SRC DST --address CIDR [--address CIDR...] [--context ID]", run: cloneCmd}
+}
+
+// restartCmd stops a running vserver, in order, and starts it again.
+func restartCmd(g *globals, args []string) error {
+	name, err := oneName(args)
+	if err != nil {
+		return err
+	}
+	if err := vserver.Stop(vserver.Options{Paths: vserver.Paths{Root: g.root}}, name); err != nil && !errors.Is(err, vserver.ErrNotRunning) {
+		return err
+	}
+	return startCmd(g, args)
+}
+
+func cloneCmd(g *globals, args []string) error {
+	fs := flag.NewFlagSet("clone", flag.ContinueOnError)
+	var addrs multiFlag
+	fs.Var(&addrs, "address", "a guest `address` of the clone, with its prefix length (repeatable)")
+	ctxID := fs.Int("context", 0, "the clone's context `id`")
+	if err := fs.Parse(reorder(args)); err != nil || fs.NArg() != 2 {
+		return errUsage
+	}
+	return vserver.Clone(vserver.Paths{Root: g.root}, fs.Arg(0), fs.Arg(1), vserver.CloneOptions{Addresses: addrs, Context: *ctxID})
+}
+
+// multiFlag is a repeatable string flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+// reorder moves flags before the positional arguments, so that
+// `clone a b --address X` parses as the flag package wants.
+func reorder(args []string) []string {
+	var flags, pos []string
+	for i := 0; i < len(args); i++ {
+		if strings.HasPrefix(args[i], "-") {
+			flags = append(flags, args[i])
+			if !strings.Contains(args[i], "=") && i+1 < len(args) {
+				flags = append(flags, args[i+1])
+				i++
+			}
+			continue
+		}
+		pos = append(pos, args[i])
+	}
+	return append(flags, pos...)
 }
