@@ -19,8 +19,13 @@ type ImportOptions struct {
 	// nodes. They are refused by default: a device node in an image would
 	// let whoever can reach it open the host's device.
 	AllowDevices bool
-	// Source is recorded in the manifest; default "tar".
+	// Source is recorded in the manifest; default "tar FILE" for a rootfs
+	// tarball, "oci FILE REF@DIGEST" for an OCI image.
 	Source string
+	// Ref chooses the image of an OCI layout or docker save archive that
+	// holds several: its org.opencontainers.image.ref.name annotation, or
+	// its docker tag (RepoTags). Ignored for rootfs tarballs.
+	Ref string
 }
 
 // ImportFile imports the rootfs tarball at path (plain, gzip or zstd,

@@ -91,6 +91,9 @@ type extractor struct {
 	root int
 	opt  ImportOptions
 	dirs []*tar.Header // directory times are set last: entries inside change them
+	// layer, when not nil, makes the extractor apply an OCI layer: it holds
+	// the paths the current layer created, and whiteouts are honoured.
+	layer map[string]bool
 }
 
 // entryPath turns an archive path into one relative to the root: "." for
@@ -169,6 +172,12 @@ func (x *extractor) entry(hdr *tar.Header, r io.Reader) error {
 	if err != nil {
 		return err
 	}
+	if x.layer != nil {
+		if done, err := x.whiteout(p); done {
+			return err
+		}
+		x.layer[p] = true
+	}
 	if p == "." {
 		if hdr.Typeflag != tar.TypeDir {
 			return errors.New("the root must be a directory")
@@ -183,7 +192,7 @@ func (x *extractor) entry(hdr *tar.Header, r io.Reader) error {
 	defer unix.Close(pfd)
 
 	isDir := hdr.Typeflag == tar.TypeDir
-	if err := replace(pfd, base, isDir); err != nil {
+	if err := x.replace(pfd, base, isDir); err != nil {
 		return err
 	}
 	switch hdr.Typeflag {
@@ -252,8 +261,10 @@ func (x *extractor) entry(hdr *tar.Header, r io.Reader) error {
 
 // replace makes room for a new entry base in the directory pfd: an
 // existing entry is removed unless both are directories (later entries of
-// a tar win, as with tar -x).
-func replace(pfd int, base string, isDir bool) error {
+// a tar win, as with tar -x). A directory in the way is removed only if
+// empty, except in a layer, where a lower layer's directory is replaced
+// with all its contents.
+func (x *extractor) replace(pfd int, base string, isDir bool) error {
 	var st unix.Stat_t
 	err := unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW)
 	if err == unix.ENOENT {
@@ -265,6 +276,9 @@ func replace(pfd int, base string, isDir bool) error {
 	wasDir := st.Mode&unix.S_IFMT == unix.S_IFDIR
 	if wasDir && isDir {
 		return nil
+	}
+	if wasDir && x.layer != nil {
+		return removeAllAt(pfd, base)
 	}
 	flags := 0
 	if wasDir {
@@ -400,14 +414,15 @@ func (x *extractor) finishDirs() error {
 			dir = "."
 		}
 		pfd, err := x.openBeneath(dir)
-		if err != nil {
-			return err
+		if err == nil {
+			err = setTimes(pfd, base, hdr)
+			unix.Close(pfd)
 		}
-		err = setTimes(pfd, base, hdr)
-		unix.Close(pfd)
-		if err != nil {
+		// In a layer, a later entry or whiteout may have removed it.
+		if err != nil && !(x.layer != nil && errors.Is(err, unix.ENOENT)) {
 			return err
 		}
 	}
+	x.dirs = x.dirs[:0]
 	return nil
 }

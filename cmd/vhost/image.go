@@ -21,11 +21,12 @@ func init() {
 	commands["image"] = command{
 		usage: "image build NAME [--from busybox|debootstrap] [--units DIR] [--hostname H]\n" +
 			"        [--busybox PATH] [--suite S] [--mirror URL] [--variant V] [--include PKG,...]\n" +
-			"  vhost image import NAME FILE [--allow-devices]\n" +
+			"  vhost image import NAME FILE|DIR [--ref REF] [--allow-devices]\n" +
 			"  vhost image list [--json]\n" +
 			"  vhost image inspect NAME [--json]\n" +
 			"  vhost image du [NAME...] [-b] [--json]\n" +
 			"  vhost image export NAME --oci-bundle DIR [--vinit PATH] [--hostname H]\n" +
+			"  vhost image export NAME --oci-image DIR|FILE.tar [--vinit PATH] [--ref REF]\n" +
 			"  vhost image rm NAME...",
 		run: imageMain,
 	}
@@ -122,11 +123,23 @@ func imageImport(g *globals, args []string) error {
 	fs := flag.NewFlagSet("image import", flag.ContinueOnError)
 	var opt images.ImportOptions
 	fs.BoolVar(&opt.AllowDevices, "allow-devices", false, "create the device nodes the archive holds (refused by default)")
+	fs.StringVar(&opt.Ref, "ref", "", "OCI: the image to take from a layout or archive holding several (ref name or tag)")
 	pos, err := parseArgs(fs, args)
 	if err != nil || len(pos) != 2 {
 		return errUsage
 	}
-	img, err := imageStore(g).ImportFile(pos[0], pos[1], opt)
+	// An OCI layout (a directory, or a tar of one) or a docker save
+	// archive; anything else is a rootfs tarball.
+	oci, err := images.IsOCI(pos[1])
+	if err != nil {
+		return err
+	}
+	var img *images.Image
+	if oci {
+		img, err = imageStore(g).ImportOCI(pos[0], pos[1], opt)
+	} else {
+		img, err = imageStore(g).ImportFile(pos[0], pos[1], opt)
+	}
 	if err != nil {
 		return err
 	}
@@ -137,17 +150,26 @@ func imageImport(g *globals, args []string) error {
 func imageExport(g *globals, args []string) error {
 	fs := flag.NewFlagSet("image export", flag.ContinueOnError)
 	bundle := fs.String("oci-bundle", "", "write an OCI runtime bundle to this new directory")
+	ociImage := fs.String("oci-image", "", "write an OCI image layout to this new directory, or a tar of one if it ends in .tar")
 	var opt images.OCIOptions
 	fs.StringVar(&opt.Vinit, "vinit", "", "the static vinit binary to install (default: $VHOST_VINIT, vinit beside vhost, /usr/lib/vhost/vinit)")
-	fs.StringVar(&opt.Hostname, "hostname", "", "the bundle's host name (default: the image's)")
+	fs.StringVar(&opt.Hostname, "hostname", "", "--oci-bundle: the bundle's host name (default: the image's)")
+	ref := fs.String("ref", "latest", "--oci-image: the image's ref name in index.json")
 	pos, err := parseArgs(fs, args)
-	if err != nil || len(pos) != 1 || *bundle == "" {
+	if err != nil || len(pos) != 1 || (*bundle == "") == (*ociImage == "") {
 		return errUsage
 	}
 	if opt.Vinit == "" {
 		if opt.Vinit, err = findVinit(); err != nil { // shared with start/run (vserver.go)
 			return err
 		}
+	}
+	if *ociImage != "" {
+		if err := imageStore(g).ExportOCIImage(pos[0], *ociImage, images.OCIImageOptions{Vinit: opt.Vinit, Ref: *ref}); err != nil {
+			return err
+		}
+		fmt.Printf("exported image %s as an OCI image in %s (ref %s)\n", pos[0], *ociImage, *ref)
+		return nil
 	}
 	if err := imageStore(g).ExportOCIBundle(pos[0], *bundle, opt); err != nil {
 		return err
