@@ -89,6 +89,10 @@ type run struct {
 	stdio [3]*os.File // nil: /dev/null (stdin), the test's stderr
 	// stdout, when set, collects vinit's stdout instead.
 	stdout io.Writer
+	// binary and args, when set, are run instead of vinit (a wrapper
+	// that runs vinit itself, say), in the same mode.
+	binary string
+	args   []string
 }
 
 // start starts vinit and returns it running.
@@ -98,6 +102,9 @@ func (r run) start(t *testing.T) *exec.Cmd {
 		requireRoot(t)
 	}
 	cmd := exec.Command(vinit, append(append(append([]string{}, r.flags...), "--"), r.argv...)...)
+	if r.binary != "" {
+		cmd = exec.Command(r.binary, r.args...)
+	}
 	cmd.Env = r.env
 	if cmd.Env == nil {
 		for _, kv := range os.Environ() {

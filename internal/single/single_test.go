@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -162,7 +161,7 @@ func TestReexecDisablesAsyncPreemption(t *testing.T) {
 				env = append(env, "GODEBUG="+*tt.godebug)
 			}
 			report := newPipe(t)
-			cmd := run{mode: modes[0], env: env, argv: []string{"sh", "-c", `echo $$ >&3; exec sleep 1000`},
+			cmd := run{mode: modes[0], env: env, argv: []string{"sh", "-c", `echo $$ >&3; sleep 1000; exit 0`},
 				extra: []*os.File{report.w}}.start(t)
 			report.w.Close()
 			childPid := report.line(t) // the child runs: the re-exec is done
@@ -229,22 +228,26 @@ func TestGoDebugDirectiveRefused(t *testing.T) {
 // ignored and checks that the child's SigBlk and SigIgn are what a child
 // started directly the same way has. The signals are ones the Go runtime
 // keeps as inherited (see docs/single-command.md for those it can't).
+// The ignores are set by a shell (trap ” SIG; exec ...), the mask by the
+// forking thread, so the test process itself keeps its dispositions.
 func TestInheritsSignalMaskAndIgnored(t *testing.T) {
 	blocked := []unix.Signal{unix.SIGUSR1, unix.SIGWINCH, unix.Signal(40)}
-	ignored := []unix.Signal{unix.SIGHUP, unix.SIGINT, unix.SIGTSTP, unix.SIGTTOU}
+	ignored := []string{"HUP", "INT", "TSTP", "TTOU"}
 	var wantBlk, wantIgn uint64
 	for _, s := range blocked {
 		wantBlk |= 1 << (s - 1)
 	}
-	for _, s := range ignored {
+	for _, s := range []unix.Signal{unix.SIGHUP, unix.SIGINT, unix.SIGTSTP, unix.SIGTTOU} {
 		wantIgn |= 1 << (s - 1)
 	}
-	// status runs argv with the signals blocked and ignored, and returns
-	// what it printed of /proc/self/status.
-	status := func(t *testing.T, start func() *exec.Cmd) (blk, ign uint64) {
+	wrapper := []string{"/bin/sh", "-c", "trap '' " + strings.Join(ignored, " ") + `; exec "$@"`, "sh"}
+	// status starts argv behind the wrapper with the signals blocked and
+	// returns SigBlk and SigIgn from what it printed of /proc/self/status.
+	status := func(t *testing.T, r run) (blk, ign uint64) {
 		t.Helper()
+		out := new(strings.Builder)
+		r.stdout = out
 		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
 		var set, old unix.Sigset_t
 		for _, s := range blocked {
 			set.Val[(s-1)/64] |= 1 << ((s - 1) % 64)
@@ -252,36 +255,26 @@ func TestInheritsSignalMaskAndIgnored(t *testing.T) {
 		if err := unix.PthreadSigmask(unix.SIG_BLOCK, &set, &old); err != nil {
 			t.Fatal(err)
 		}
-		ignoreSignals(ignored)
-		cmd := start()
-		restoreSignals(ignored)
+		cmd := r.start(t)
 		unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
+		runtime.UnlockOSThread()
 		if code := exitCode(t, cmd); code != 0 {
 			t.Fatalf("exit code %d", code)
 		}
-		out := cmd.Stdout.(*strings.Builder).String()
-		blk, _ = strconv.ParseUint(statusField(t, out, "SigBlk"), 16, 64)
-		ign, _ = strconv.ParseUint(statusField(t, out, "SigIgn"), 16, 64)
+		blk, _ = strconv.ParseUint(statusField(t, out.String(), "SigBlk"), 16, 64)
+		ign, _ = strconv.ParseUint(statusField(t, out.String(), "SigIgn"), 16, 64)
 		return blk, ign
 	}
-	direct := func() *exec.Cmd {
-		cmd := exec.Command("/bin/cat", "/proc/self/status")
-		cmd.Stdout = new(strings.Builder)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		return cmd
-	}
-	blk, ign := status(t, direct)
+	cat := []string{"/bin/cat", "/proc/self/status"}
+	// Without vinit: the exec line "-- " is not used, run starts the wrapper.
+	blk, ign := status(t, run{mode: modes[0], binary: wrapper[0], args: append(wrapper[1:], cat...)})
 	if blk&wantBlk != wantBlk || ign&wantIgn != wantIgn {
 		t.Fatalf("the test's own setup: child has SigBlk %#x SigIgn %#x, want at least %#x %#x", blk, ign, wantBlk, wantIgn)
 	}
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
-			gotBlk, gotIgn := status(t, func() *exec.Cmd {
-				return run{mode: m, argv: []string{"/bin/cat", "/proc/self/status"},
-					stdout: new(strings.Builder)}.start(t)
-			})
+			gotBlk, gotIgn := status(t, run{mode: m, binary: wrapper[0],
+				args: append(append(wrapper[1:], vinit, "--"), cat...)})
 			if gotBlk != blk {
 				t.Errorf("child under vinit has SigBlk %#x, want %#x", gotBlk, blk)
 			}
@@ -289,19 +282,6 @@ func TestInheritsSignalMaskAndIgnored(t *testing.T) {
 				t.Errorf("child under vinit has SigIgn %#x, want %#x", gotIgn, ign)
 			}
 		})
-	}
-}
-
-// ignoreSignals sets SIG_IGN, which a child inherits across exec.
-func ignoreSignals(sigs []unix.Signal) {
-	for _, s := range sigs {
-		signal.Ignore(s)
-	}
-}
-
-func restoreSignals(sigs []unix.Signal) {
-	for _, s := range sigs {
-		signal.Reset(s)
 	}
 }
 
@@ -317,7 +297,7 @@ func TestLinkedGodebugSkipsReexec(t *testing.T) {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	report := newPipe(t)
-	cmd := exec.Command(bin, "--", "sh", "-c", `echo $$ >&3; exec sleep 1000`)
+	cmd := exec.Command(bin, "--", "sh", "-c", `echo $$ >&3; sleep 1000; exit 0`)
 	cmd.ExtraFiles = []*os.File{report.w}
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "GODEBUG=") {

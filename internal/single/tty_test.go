@@ -103,7 +103,12 @@ func jobshell(t *testing.T, argv []string) (master *os.File, report *pipe) {
 		sys: &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}}
 	sh := cmd.startHelper(t, "jobshell", append([]string{vinit, "--"}, argv...)...)
 	report.w.Close()
-	t.Cleanup(func() { exitCode(t, sh) })
+	t.Cleanup(func() {
+		// On a failure, hang up the terminal first: that ends the
+		// foreground job (the child), and so vinit and the shell.
+		master.Close()
+		exitCode(t, sh)
+	})
 	return master, report
 }
 
