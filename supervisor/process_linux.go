@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -238,8 +239,28 @@ func (p *process) Alive() bool {
 	if p.cgroup != "" {
 		return len(cgroupPids(p.cgroup)) > 0
 	}
-	return p.marker != "" && len(markedPids(p.marker)) > 0
+	if p.marker == "" {
+		return false
+	}
+	// A process in the middle of an execve shows no environment for a
+	// moment: only a few empty scans in a row count as none left.
+	for i := range markerScans {
+		if len(markedPids(p.marker)) > 0 {
+			return true
+		}
+		if i < markerScans-1 {
+			time.Sleep(markerPause)
+		}
+	}
+	return false
 }
+
+// markerScans empty scans markerPause apart mean a service without a
+// cgroup has no process left.
+const (
+	markerScans = 3
+	markerPause = 5 * time.Millisecond
+)
 
 // Release frees the pidfd and removes the emptied cgroup.
 func (p *process) Release() {

@@ -259,17 +259,21 @@ func (s *Supervisor) stopNames(ctx context.Context, set *units.Set, names []stri
 }
 
 // Stop stops every service, each after those that follow it, and waits
-// until none has a process left or ctx is done. The supervisor can't be
-// started again.
+// until none has a process left or ctx is done. The services' loops end;
+// Status still reports their last state. The supervisor can't be started
+// again; a second Stop does nothing.
 func (s *Supervisor) Stop(ctx context.Context) error {
 	s.op.Lock()
 	defer s.op.Unlock()
 	s.cancelGates()
 	s.mu.Lock()
-	set := s.set
+	set, again := s.set, s.stopped
 	s.stopped = true
 	s.mu.Unlock()
-	err := s.stopNames(ctx, set, set.Names(), opStop)
+	if again {
+		return nil
+	}
+	err := s.stopNames(ctx, set, set.Names(), opQuit)
 	s.mu.Lock()
 	if s.notify != nil {
 		s.notify.Close()
