@@ -27,6 +27,9 @@ type ExecSpec struct {
 	// Setsid starts the command in a session of its own; with Ctty it
 	// makes Stdin its controlling terminal.
 	Setsid, Ctty bool
+	// LoginShell, with no Argv, runs root's shell from the guest's
+	// /etc/passwd (else /bin/sh) as a login shell.
+	LoginShell bool
 }
 
 // joinFlags are the namespaces a command joins: all of the context's.
@@ -42,69 +45,136 @@ const joinFlags = unix.CLONE_NEWIPC | unix.CLONE_NEWUTS | unix.CLONE_NEWNET |
 // thread that changed its mount namespace must not run other goroutines);
 // the command is forked from that thread and so starts inside.
 func Exec(u Undo, spec *ExecSpec) (*os.Process, error) {
-	if len(spec.Argv) == 0 {
-		return nil, errors.New("exec: no command")
+	p, _, err := join(u, spec, false)
+	return p, err
+}
+
+// ExecTTY is Exec on a new terminal of the guest's own devpts: the command
+// gets the terminal's peer as its standard files and controlling terminal,
+// in a session of its own, and the caller gets the terminal's master, which
+// is all of it that lives on the host.
+func ExecTTY(u Undo, spec *ExecSpec) (*os.Process, *os.File, error) {
+	return join(u, spec, true)
+}
+
+func join(u Undo, spec *ExecSpec, tty bool) (*os.Process, *os.File, error) {
+	if len(spec.Argv) == 0 && !spec.LoginShell {
+		return nil, nil, errors.New("exec: no command")
 	}
 	type result struct {
-		p   *os.Process
-		err error
+		p      *os.Process
+		master *os.File
+		err    error
 	}
 	ch := make(chan result, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
-		p, err := execLocked(u, spec)
-		ch <- result{p, err}
+		p, master, err := execLocked(u, spec, tty)
+		ch <- result{p, master, err}
 	}()
 	r := <-ch
-	return r.p, r.err
+	return r.p, r.master, r.err
 }
 
-func execLocked(u Undo, spec *ExecSpec) (*os.Process, error) {
+func execLocked(u Undo, spec *ExecSpec, tty bool) (_ *os.Process, master *os.File, err error) {
 	fd, err := unix.PidfdOpen(u.Pid, 0)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrNotRunning, err)
+		return nil, nil, fmt.Errorf("%w: %w", ErrNotRunning, err)
 	}
 	defer unix.Close(fd)
 	// Checked after the pidfd is held, so the PID can't be recycled between.
 	if !Alive(u) {
-		return nil, ErrNotRunning
+		return nil, nil, ErrNotRunning
 	}
 	// Between fork and exec the child is a copy of vhost inside the guest:
 	// non-dumpable, guest root can't ptrace it or read its memory.
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
-		return nil, fmt.Errorf("prctl dumpable: %w", err)
+		return nil, nil, fmt.Errorf("prctl dumpable: %w", err)
 	}
 	if err := unix.Unshare(unix.CLONE_FS); err != nil {
-		return nil, fmt.Errorf("unshare fs: %w", err)
+		return nil, nil, fmt.Errorf("unshare fs: %w", err)
 	}
 	if err := unix.Setns(fd, joinFlags); err != nil {
-		return nil, fmt.Errorf("join the context's namespaces: %w", err)
+		return nil, nil, fmt.Errorf("join the context's namespaces: %w", err)
 	}
 	caps := spec.Capabilities
 	if caps == nil {
 		caps = DefaultCapabilities
 	}
 	if err := limitBoundingSet(caps); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := limitInheritable(caps); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	path, err := lookPath(spec.Argv[0], spec.Env)
+	argv := spec.Argv
+	if len(argv) == 0 {
+		argv = []string{rootShell(), "-l"}
+	}
+	path, err := lookPath(argv[0], spec.Env)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	attr := &os.ProcAttr{
-		Dir:   "/",
-		Env:   spec.Env,
-		Files: []*os.File{orDevNull(spec.Stdin), orDevNull(spec.Stdout), orDevNull(spec.Stderr)},
-		Sys:   &syscall.SysProcAttr{Setsid: spec.Setsid || spec.Ctty, Setctty: spec.Ctty},
+	files := []*os.File{orDevNull(spec.Stdin), orDevNull(spec.Stdout), orDevNull(spec.Stderr)}
+	sys := &syscall.SysProcAttr{Setsid: spec.Setsid || spec.Ctty, Setctty: spec.Ctty}
+	if tty {
+		// /dev/ptmx resolves in the guest's mount namespace: the terminal
+		// is one of the guest's.
+		m, peer, err := openPTY()
+		if err != nil {
+			return nil, nil, err
+		}
+		defer peer.Close()
+		defer func() {
+			if err != nil {
+				m.Close()
+			}
+		}()
+		master = m
+		files = []*os.File{peer, peer, peer}
+		sys.Setsid, sys.Setctty, sys.Ctty = true, true, 0
 	}
-	p, err := os.StartProcess(path, spec.Argv, attr)
+	p, err := os.StartProcess(path, argv, &os.ProcAttr{Dir: "/", Env: spec.Env, Files: files, Sys: sys})
 	if err != nil {
-		return nil, fmt.Errorf("exec %s in the context: %w", spec.Argv[0], err)
+		return nil, nil, fmt.Errorf("exec %s in the context: %w", argv[0], err)
 	}
-	return p, nil
+	return p, master, nil
+}
+
+// openPTY opens a new terminal of the devpts that /dev/ptmx names, and its
+// peer without a path lookup (TIOCGPTPEER).
+func openPTY() (master, peer *os.File, err error) {
+	fd, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open the guest's /dev/ptmx: %w", err)
+	}
+	master = os.NewFile(uintptr(fd), "/dev/ptmx")
+	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
+		master.Close()
+		return nil, nil, fmt.Errorf("unlock the terminal: %w", err)
+	}
+	pfd, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.TIOCGPTPEER, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC)
+	if errno != 0 {
+		err = errno
+		master.Close()
+		return nil, nil, fmt.Errorf("open the terminal's peer: %w", err)
+	}
+	return master, os.NewFile(uintptr(pfd), "pty"), nil
+}
+
+// rootShell is root's login shell in the guest's /etc/passwd, read from
+// inside the context.
+func rootShell() string {
+	b, err := os.ReadFile("/etc/passwd")
+	if err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			f := strings.Split(l, ":")
+			if len(f) == 7 && f[2] == "0" && f[6] != "" {
+				return f[6]
+			}
+		}
+	}
+	return "/bin/sh"
 }
 
 // lookPath finds file in the PATH of env, as seen from the calling thread

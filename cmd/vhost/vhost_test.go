@@ -674,3 +674,36 @@ func TestCloneCopiesTheVserversOwnFiles(t *testing.T) {
 		t.Fatalf("a's file is now %q", data)
 	}
 }
+
+func TestEnterGivesAShellOnAGuestTerminal(t *testing.T) {
+	h := newHost(t)
+	name := testName("ent")
+	h.start(name, "10.77.0.27")
+	// script(1) gives vhost a terminal of the host's, as a user's would be.
+	run := func(vhostArgs, input string) (string, int) {
+		t.Helper()
+		cmd := exec.Command("script", "-qec", filepath.Join(binDir, "vhost")+" --root "+h.root+" "+vhostArgs, "/dev/null")
+		cmd.Stdin = strings.NewReader(input)
+		out, err := cmd.CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatalf("script: %v", err)
+		}
+		return string(out), code
+	}
+	out, code := run("enter "+name, "tty; hostname; ls /proc/1/root >/dev/null 2>&1 && echo reach-init-root; exit 7\n")
+	if code != 7 {
+		t.Errorf("exit status %d, want the shell's 7:\n%s", code, out)
+	}
+	// The terminal is the guest's own (its devpts numbers from 0), not one
+	// of the host's.
+	if !strings.Contains(out, "/dev/pts/0\r\n"+name+"\r\n") {
+		t.Errorf("enter: want the guest's /dev/pts/0 and hostname:\n%q", out)
+	}
+	out, _ = run("exec "+name+" -t -- sh -c 'test -t 0 && echo on-a-tty'", "")
+	if !strings.Contains(out, "on-a-tty") {
+		t.Errorf("exec -t: %q", out)
+	}
+}
