@@ -707,3 +707,21 @@ func TestEnterGivesAShellOnAGuestTerminal(t *testing.T) {
 		t.Errorf("exec -t: %q", out)
 	}
 }
+
+func TestDualStackGuest(t *testing.T) {
+	h := newHost(t)
+	name := testName("six")
+	cfg := "image: demo\nnetwork:\n  addresses: [10.77.0.28/24, fd77::28/64]\nstop_timeout: 5s\n"
+	os.WriteFile(filepath.Join(h.root, "etc/vhost/vservers", name+".yaml"), []byte(cfg), 0o644)
+	h.ok("start", name)
+	st := h.state(name)
+	t.Cleanup(func() { h.vhost("stop", name); assertGone(t, h.root, name, st.Undo) })
+	out := h.ok("exec", name, "--", "sh", "-c", "ip -o addr show dev eth0 | awk '{print $4}'; ip -6 route show default")
+	if !strings.HasPrefix(out, "10.77.0.28/24\nfd77::28/64\n") || !strings.Contains(out, "default via fd77::1 dev eth0") {
+		t.Fatalf("guest eth0 and v6 route:\n%s", out)
+	}
+	routedToGuest(t, "fd77::28", st.Undo.HostIf)
+	if page := get(t, "http://[fd77::28]/"); !strings.Contains(page, name) {
+		t.Fatalf("page over IPv6 = %q", page)
+	}
+}
