@@ -205,6 +205,8 @@ func runTrue() unix.Errno {
 //	install-probe  Install, then probe
 //	install-exec   Install, then exec os.Args[1:] (VSERVER_SECCOMP_EXEC_MODE
 //	               becomes the mode of a re-executed test binary)
+//	install-others Install, then print the errno keyctl gets on each of
+//	               eight threads locked afterwards, most of them new
 //	install-nocap  drop CAP_SYS_ADMIN, then Install; print its errno
 //	install-nnp    drop CAP_SYS_ADMIN, set no_new_privs, Install; print its errno
 func helperMain(mode string) int {
@@ -214,7 +216,7 @@ func helperMain(mode string) int {
 		return 2
 	}
 	switch mode {
-	case "install-probe", "install-exec":
+	case "install-probe", "install-exec", "install-others":
 		if err := Default().Install(); err != nil {
 			return fail(err)
 		}
@@ -237,6 +239,23 @@ func helperMain(mode string) int {
 			got[p.name] = int(p.call())
 		}
 		if err := json.NewEncoder(os.Stdout).Encode(got); err != nil {
+			return fail(err)
+		}
+		return 0
+	case "install-others":
+		got := make(chan unix.Errno)
+		for range 8 {
+			go func() {
+				runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+				got <- sys(unix.SYS_KEYCTL, 10000)()
+				select {} // hold the thread, so each goroutine has its own
+			}()
+		}
+		var errs []int
+		for range 8 {
+			errs = append(errs, int(<-got))
+		}
+		if err := json.NewEncoder(os.Stdout).Encode(errs); err != nil {
 			return fail(err)
 		}
 		return 0
@@ -351,6 +370,24 @@ func TestDefaultFilter(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestInstallCallingThreadOnly shows the filter stays on the thread that
+// installed it: threads the runtime starts afterwards don't get it.
+func TestInstallCallingThreadOnly(t *testing.T) {
+	requireRoot(t)
+	var got []int
+	if err := json.Unmarshal([]byte(helper(t, "install-others")), &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 8 {
+		t.Fatalf("got %d results, want 8", len(got))
+	}
+	for i, e := range got {
+		if unix.Errno(e) != unix.EOPNOTSUPP {
+			t.Errorf("thread %d: keyctl got %s, want %s", i, errName(unix.Errno(e)), errName(unix.EOPNOTSUPP))
+		}
 	}
 }
 
