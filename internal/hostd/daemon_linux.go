@@ -301,14 +301,17 @@ func (d *Daemon) ended(name string, ran time.Duration) {
 		if in.Pid == 0 && in.Problem != "" {
 			rec = &ExitRecord{Outcome: vserver.Failed, Error: in.Problem}
 		}
-	} else {
-		log.Info("guest ended", "outcome", rec.Outcome, "requested", rec.Requested, "err", rec.Error)
 	}
 	policy := ""
 	if cfg, err := vserver.Load(d.o.Vserver.Paths, name); err == nil {
 		policy = cfg.Restart
 	}
-	if !restartAfter(policy, rec) {
+	again := restartAfter(policy, rec)
+	if rec != nil {
+		log.Info("guest ended", "outcome", rec.Outcome, "requested", rec.Requested, "err", rec.Error,
+			"restart", policy, "again", again)
+	}
+	if !again {
 		return
 	}
 	d.mu.Lock()
@@ -320,7 +323,7 @@ func (d *Daemon) ended(name string, ran time.Duration) {
 	d.wg.Add(1)
 	d.mu.Unlock()
 	delay := min(time.Second<<min(n, 5), 30*time.Second)
-	log.Info("restarting", "policy", policy, "delay", delay, "restarts", n+1)
+	log.Info("restarting", "delay", delay, "restarts", n+1)
 	go func() {
 		defer d.wg.Done()
 		if ctx != nil {
