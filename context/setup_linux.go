@@ -30,6 +30,7 @@ const (
 type setupConfig struct {
 	Rootfs       string
 	Overlay      *Overlay
+	Mounts       []Mount
 	Hostname     string
 	Init         string
 	InitArgs     []string
@@ -167,6 +168,11 @@ func setupRoot(cfg *setupConfig) error {
 	if err := maskProc(root); err != nil {
 		return err
 	}
+	for _, m := range cfg.Mounts {
+		if err := bindInto(root, m); err != nil {
+			return err
+		}
+	}
 	if err := bindInit(cfg.Init, filepath.Join(in("sbin"), filepath.Base(InitPath))); err != nil {
 		return err
 	}
@@ -270,6 +276,86 @@ func bindInit(init, target string) error {
 		return err
 	}
 	return mount(init, target, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV, "")
+}
+
+// bindInto binds m.Source onto m.Target inside root, making the target
+// (a directory, or an empty file for a file) where it is missing.
+func bindInto(root string, m Mount) error {
+	fi, err := os.Stat(m.Source)
+	if err != nil {
+		return fmt.Errorf("mount %s: %w", m.Source, err)
+	}
+	target, err := pathInRoot(root, m.Target, fi.IsDir())
+	if err != nil {
+		return fmt.Errorf("mount %s on %s: %w", m.Source, m.Target, err)
+	}
+	if err := mount(m.Source, target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return err
+	}
+	if m.ReadOnly {
+		return mount(m.Source, target, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, "")
+	}
+	return nil
+}
+
+// pathInRoot resolves p inside root as the guest will, making each missing
+// component (the last one a directory when dir, else an empty file) in the
+// directory its parent resolved to, and returns the host path.
+func pathInRoot(root, p string, dir bool) (string, error) {
+	parts := strings.Split(strings.Trim(filepath.Clean(p), "/"), "/")
+	for i := range parts {
+		last := i == len(parts)-1
+		rel := strings.Join(parts[:i+1], "/")
+		if _, err := resolveInRoot(root, rel); err == nil {
+			continue
+		} else if !errors.Is(err, unix.ENOENT) {
+			return "", err
+		}
+		parent, err := resolveInRoot(root, strings.Join(parts[:i], "/"))
+		if err != nil {
+			return "", err
+		}
+		name := filepath.Join(parent, parts[i])
+		if !last || dir {
+			err = unix.Mkdirat(unix.AT_FDCWD, name, 0o755)
+		} else {
+			var fd int
+			fd, err = unix.Open(name, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
+			unix.Close(fd)
+		}
+		if err != nil {
+			return "", fmt.Errorf("make %s: %w", name, err)
+		}
+	}
+	return resolveInRoot(root, strings.Join(parts, "/"))
+}
+
+// resolveInRoot is the host path of rel inside root, resolved with
+// openat2(RESOLVE_IN_ROOT): symlinks followed, never out of root.
+func resolveInRoot(root, rel string) (string, error) {
+	if rel == "" {
+		return root, nil
+	}
+	rfd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", err
+	}
+	defer unix.Close(rfd)
+	fd, err := unix.Openat2(rfd, rel, &unix.OpenHow{
+		Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
+	})
+	if err != nil {
+		return "", err
+	}
+	defer unix.Close(fd)
+	got, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd))
+	if err != nil {
+		return "", err
+	}
+	if got != root && !strings.HasPrefix(got, root+"/") {
+		return "", fmt.Errorf("%s resolves to %s, outside the guest's root", rel, got)
+	}
+	return got, nil
 }
 
 // pivotRoot makes root the root directory and detaches the old one, so no

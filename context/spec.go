@@ -29,7 +29,10 @@ type Spec struct {
 	// Overlay, when set, makes the guest's root a copy-on-write overlay:
 	// Lower (the image, never written) under Upper (the vserver's own
 	// files), mounted on Rootfs inside the context's mount namespace.
-	Overlay  *Overlay
+	Overlay *Overlay
+	// Mounts are host paths bound into the guest, after the root is in
+	// place; targets are resolved inside the guest's root.
+	Mounts   []Mount
 	Init     string   // host path of the init binary, bind-mounted read-only at InitPath
 	InitArgs []string // arguments after InitPath
 	Env      []string // init's environment (the setup stage clears the rest)
@@ -50,6 +53,12 @@ type Spec struct {
 // Overlay is a copy-on-write root: Upper and Work on one filesystem, Lower
 // read-only below them.
 type Overlay struct{ Lower, Upper, Work string }
+
+// Mount binds Source, a host path, onto Target, a path in the guest.
+type Mount struct {
+	Source, Target string
+	ReadOnly       bool
+}
 
 // InitPath is where the guest sees its init.
 const InitPath = "/sbin/vinit"

@@ -53,7 +53,7 @@ func Start(spec *Spec, save func(Undo) error) (_ *Context, err error) {
 		return nil, err
 	}
 	cfg := &setupConfig{
-		Rootfs: spec.Rootfs, Overlay: spec.Overlay, Hostname: spec.Hostname, Init: spec.Init, InitArgs: spec.InitArgs,
+		Rootfs: spec.Rootfs, Overlay: spec.Overlay, Mounts: spec.Mounts, Hostname: spec.Hostname, Init: spec.Init, InitArgs: spec.InitArgs,
 		Env: spec.Env, Isolated: spec.Network.Mode == NetIsolated, Addresses: spec.Network.Addresses,
 		Capabilities: spec.capabilities(), NoNewPrivs: spec.NoNewPrivs,
 	}

@@ -77,6 +77,14 @@ func TestParseSignal(t *testing.T) {
 		{"-1", 0, false},
 		{"SIG", 0, false},
 		{"NOPE", 0, false},
+		{"RTMIN", 34, true},
+		{"SIGRTMIN+4", 38, true}, // systemd's poweroff
+		{"rtmin+30", 64, true},
+		{"RTMAX-2", 62, true},
+		{"RTMIN+31", 0, false},
+		{"RTMIN-1", 0, false},
+		{"RTMAX+1", 0, false},
+		{"RTMIN+x", 0, false},
 	}
 	for _, tt := range tests {
 		got, err := ParseSignal(tt.in)

@@ -216,9 +216,38 @@ func (s *signal) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
+// sigRTMIN is SIGRTMIN as C programs see it: glibc keeps the kernel's first
+// two real-time signals (32, 33) for itself, so systemd's SIGRTMIN+4 is 38.
+const sigRTMIN, sigRTMAX = 34, 64
+
 // ParseSignal reads a signal as a name with or without SIG (TERM, SIGTERM,
-// any case) or as a number (15).
+// any case), as a real-time signal relative to RTMIN or RTMAX (RTMIN+4,
+// SIGRTMAX-2, as systemd writes them) or as a number (15).
 func ParseSignal(s string) (unix.Signal, error) {
+	up := strings.TrimPrefix(strings.ToUpper(s), "SIG")
+	for _, rt := range []struct {
+		prefix string
+		base   int
+		sign   int
+	}{{"RTMIN", sigRTMIN, 1}, {"RTMAX", sigRTMAX, -1}} {
+		rest, ok := strings.CutPrefix(up, rt.prefix)
+		if !ok {
+			continue
+		}
+		off := 0
+		if rest != "" {
+			op := map[int]byte{1: '+', -1: '-'}[rt.sign]
+			n, err := strconv.Atoi(strings.TrimPrefix(rest, string(op)))
+			if rest[0] != op || err != nil || n < 0 {
+				return 0, fmt.Errorf("unknown signal %q", s)
+			}
+			off = rt.sign * n
+		}
+		if n := rt.base + off; n >= sigRTMIN && n <= sigRTMAX {
+			return unix.Signal(n), nil
+		}
+		return 0, fmt.Errorf("signal %q is past the real-time range (RTMIN+0 to RTMIN+30)", s)
+	}
 	if n, err := strconv.Atoi(s); err == nil {
 		if n < 1 || n > 64 || unix.SignalName(unix.Signal(n)) == "" && n < 32 {
 			return 0, fmt.Errorf("invalid signal number %d", n)

@@ -725,3 +725,66 @@ func TestDualStackGuest(t *testing.T) {
 		t.Fatalf("page over IPv6 = %q", page)
 	}
 }
+
+func TestBindMountsStopSignalAndIOWeight(t *testing.T) {
+	h := newHost(t)
+	name := testName("mnt")
+	data := t.TempDir()
+	os.WriteFile(filepath.Join(data, "hello"), []byte("from the host\n"), 0o644)
+	cfg := fmt.Sprintf(`image: demo
+network:
+  mode: none
+mounts:
+  - {source: %s, target: /srv/data/ro, read_only: true}
+  - {source: %s, target: /var/lib/rw}
+stop_signal: RTMIN+4
+stop_timeout: 5s
+`, data, data)
+	os.WriteFile(filepath.Join(h.root, "etc/vhost/vservers", name+".yaml"), []byte(cfg), 0o644)
+	h.ok("start", name)
+	st := h.state(name)
+	out := h.ok("exec", name, "--", "sh", "-c", `cat /srv/data/ro/hello; (echo x > /srv/data/ro/new) 2>/dev/null && echo ro-writable || echo ro-denied; echo y > /var/lib/rw/new && echo rw-ok`)
+	if out != "from the host\nro-denied\nrw-ok\n" {
+		t.Errorf("bind mounts from the guest: %q", out)
+	}
+	if b, _ := os.ReadFile(filepath.Join(data, "new")); string(b) != "y\n" {
+		t.Errorf("the read-write mount's write did not reach the host: %q", b)
+	}
+	// The mount points were made in the vserver's own layer, not the image.
+	if _, err := os.Stat(filepath.Join(h.root, "var/lib/vhost/vservers", name, "upper/srv/data/ro")); err != nil {
+		t.Errorf("mount point not in the vserver's layer: %v", err)
+	}
+	// stop_signal RTMIN+4 is systemd's poweroff: vinit powers off on it.
+	h.ok("stop", name)
+	assertGone(t, h.root, name, st.Undo)
+	log, _ := os.ReadFile(filepath.Join(h.root, "var/log/vhost", name+".log"))
+	if !strings.Contains(string(log), "outcome=poweroff") || strings.Contains(string(log), "killing it") {
+		t.Errorf("stop with RTMIN+4 was not an orderly poweroff:\n%s", log)
+	}
+
+	// io_weight: applied where the kernel can weigh I/O, refused where not.
+	name2 := testName("iow")
+	os.WriteFile(filepath.Join(h.root, "etc/vhost/vservers", name2+".yaml"), []byte("image: demo\nnetwork:\n  mode: none\nlimits:\n  io_weight: 500\n"), 0o644)
+	out, code := h.vhost("start", name2)
+	if code == 0 {
+		st2 := h.state(name2)
+		t.Cleanup(func() { h.vhost("stop", name2); assertGone(t, h.root, name2, st2.Undo) })
+		g, _ := cgroup.Open(st2.Undo.Cgroup)
+		found := false
+		for _, d := range g.Dirs() {
+			for _, f := range []string{"io.weight", "io.bfq.weight", "blkio.weight", "blkio.bfq.weight"} {
+				if b, err := os.ReadFile(filepath.Join(d, f)); err == nil && (strings.Contains(string(b), "500") || strings.Contains(string(b), "50")) {
+					found = true
+				}
+			}
+		}
+		if !found {
+			t.Error("io_weight accepted but no weight file holds it")
+		}
+	} else {
+		if !strings.Contains(out, "io weight can't be enforced here") {
+			t.Fatalf("io_weight refused without the reason: %s", out)
+		}
+		assertGone(t, h.root, name2, vctx.Undo{Cgroup: "vhost/" + name2})
+	}
+}

@@ -25,6 +25,7 @@ type Limits struct {
 	SwapBytes   int64   // memory+swap beyond MemoryBytes (v2: memory.swap.max)
 	CPUWeight   uint64  // 1..10000, like v2 cpu.weight (100 is the default)
 	CPUQuota    float64 // CPUs' worth of time, e.g. 0.5 or 2
+	IOWeight    uint64  // 1..10000, like v2 io.weight (100 is the default)
 }
 
 // Usage is what a group has used, read back from the kernel.

@@ -52,7 +52,23 @@ func (g *Group) SetLimits(l Limits) error {
 			const period = 100000
 			w.add(d, "cpu.max", fmt.Sprintf("%d %d", int64(l.CPUQuota*period), period))
 		}
+		if l.IOWeight > 0 {
+			f, err := firstFile(d, "io.weight", "io.bfq.weight")
+			if err != nil {
+				return fmt.Errorf("io weight can't be enforced here: %w (the io controller and a disk scheduler with weights, like bfq, are needed)", err)
+			}
+			w.add(d, f, fmt.Sprintf("default %d", l.IOWeight))
+		}
 		return w.run()
+	}
+	if l.IOWeight > 0 {
+		d, ok := g.v1["blkio"]
+		f, err := firstFile(d, "blkio.weight", "blkio.bfq.weight")
+		if !ok || err != nil {
+			return fmt.Errorf("io weight can't be enforced here: no blkio.weight (the disk's I/O scheduler must be bfq)")
+		}
+		// v1 weights run from 10 to 1000.
+		w.add(d, f, max(10, min(1000, l.IOWeight/10)))
 	}
 	if d, ok := g.v1["pids"]; ok && l.Pids > 0 {
 		w.add(d, "pids.max", l.Pids)
@@ -75,6 +91,16 @@ func (g *Group) SetLimits(l Limits) error {
 		}
 	}
 	return w.run()
+}
+
+// firstFile returns the first of names that exists in dir.
+func firstFile(dir string, names ...string) (string, error) {
+	for _, n := range names {
+		if _, err := os.Stat(filepath.Join(dir, n)); err == nil {
+			return n, nil
+		}
+	}
+	return "", fmt.Errorf("no %s in %s", strings.Join(names, " or "), dir)
 }
 
 // writes is a list of cgroup files to write, in order.

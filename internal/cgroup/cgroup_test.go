@@ -39,7 +39,7 @@ func startInGroup(t *testing.T, g *Group, script string) *exec.Cmd {
 
 func TestCreateAddLimitUsageKillRemove(t *testing.T) {
 	requireRoot(t)
-	path := fmt.Sprintf("vhost-test/usage-%d", os.Getpid())
+	path := fmt.Sprintf("vhost-cgtest-%d/usage", os.Getpid()) // a parent no other test shares
 	g, err := Create(path, Limits{Pids: 20, MemoryBytes: 64 << 20, CPUWeight: 50})
 	if err != nil {
 		t.Fatal(err)
@@ -91,7 +91,7 @@ func TestCreateAddLimitUsageKillRemove(t *testing.T) {
 
 func TestPidsLimitStopsForks(t *testing.T) {
 	requireRoot(t)
-	g, err := Create(fmt.Sprintf("vhost-test/pids-%d", os.Getpid()), Limits{Pids: 5})
+	g, err := Create(fmt.Sprintf("vhost-cgtest-%d/pids", os.Getpid()), Limits{Pids: 5})
 	if err != nil {
 		t.Fatal(err)
 	}

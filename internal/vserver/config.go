@@ -10,9 +10,12 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	vctx "github.com/vservers/vserver/context"
 	"github.com/vservers/vserver/internal/cgroup"
 	"github.com/vservers/vserver/internal/strictyaml"
+	"github.com/vservers/vserver/units"
 )
 
 // Config is a vserver's config file, NAME.yaml.
@@ -29,7 +32,13 @@ type Config struct {
 	Limits  LimitsConfig
 	// StopTimeout is how long stop waits for the guest to power off after
 	// SIGTERM before it kills every process of the context.
-	StopTimeout  time.Duration `yaml:"stop_timeout"`
+	StopTimeout time.Duration `yaml:"stop_timeout"`
+	// StopSignal is what stop sends to the guest's init: TERM (default;
+	// vinit powers off), or RTMIN+4 for a systemd guest.
+	StopSignal string `yaml:"stop_signal"`
+	stopSignal unix.Signal
+	// Mounts are host directories or files bound into the guest.
+	Mounts       []MountConfig
 	Capabilities []string
 	NoNewPrivs   bool `yaml:"no_new_privs"`
 
@@ -61,6 +70,13 @@ type NetworkConfig struct {
 	Gateway   string   // the host end's address; default: the prefix's first
 }
 
+// MountConfig binds a host path into the guest.
+type MountConfig struct {
+	Source   string // absolute host path
+	Target   string // absolute path in the guest, resolved inside the image
+	ReadOnly bool   `yaml:"read_only"`
+}
+
 // LimitsConfig is the limits section.
 type LimitsConfig struct {
 	Pids      int64
@@ -68,6 +84,7 @@ type LimitsConfig struct {
 	Swap      Bytes
 	CPUWeight uint64  `yaml:"cpu_weight"`
 	CPUQuota  float64 `yaml:"cpu_quota"`
+	IOWeight  uint64  `yaml:"io_weight"`
 }
 
 // Bytes is a size: a number of bytes, or one with a K, M, G or T suffix
@@ -163,6 +180,28 @@ func Parse(file string, data []byte) (*Config, error) {
 	default:
 		errs.Append(doc.Errorf("restart", "want never, on-failure or always, got %q", cfg.Restart))
 	}
+	if cfg.StopSignal == "" {
+		cfg.StopSignal = "TERM"
+	}
+	if sig, err := units.ParseSignal(cfg.StopSignal); err != nil {
+		errs.Append(doc.Errorf("stop_signal", "%v", err))
+	} else {
+		cfg.stopSignal = sig
+	}
+	for i, m := range cfg.Mounts {
+		f := fmt.Sprintf("mounts[%d]", i)
+		if !filepath.IsAbs(m.Source) {
+			errs.Append(doc.Errorf(f+".source", "want an absolute host path, got %q", m.Source))
+		} else if _, err := os.Stat(m.Source); err != nil {
+			errs.Append(doc.Errorf(f+".source", "%v", err))
+		}
+		if !filepath.IsAbs(m.Target) || filepath.Clean(m.Target) == "/" {
+			errs.Append(doc.Errorf(f+".target", "want an absolute path in the guest other than /, got %q", m.Target))
+		}
+	}
+	if w := cfg.Limits.IOWeight; w != 0 && (w < 1 || w > 10000) {
+		errs.Append(doc.Errorf("limits.io_weight", "want 1 to 10000, got %d", w))
+	}
 	if cfg.Context < 0 || cfg.Context > 65535 {
 		errs.Append(doc.Errorf("context", "want a context id from 1 to 65535, got %d", cfg.Context))
 	}
@@ -193,7 +232,7 @@ func (c *Config) spec() *vctx.Spec {
 		Cgroup:   "vhost/" + c.Name,
 		Limits: cgroup.Limits{
 			Pids: c.Limits.Pids, MemoryBytes: int64(c.Limits.Memory), SwapBytes: int64(c.Limits.Swap),
-			CPUWeight: c.Limits.CPUWeight, CPUQuota: c.Limits.CPUQuota,
+			CPUWeight: c.Limits.CPUWeight, CPUQuota: c.Limits.CPUQuota, IOWeight: c.Limits.IOWeight,
 		},
 		Capabilities: c.Capabilities,
 		NoNewPrivs:   c.NoNewPrivs,
@@ -204,6 +243,9 @@ func (c *Config) spec() *vctx.Spec {
 	}
 	if c.Network.Gateway != "" {
 		s.Network.Gateway = netip.MustParseAddr(c.Network.Gateway)
+	}
+	for _, m := range c.Mounts {
+		s.Mounts = append(s.Mounts, vctx.Mount{Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly})
 	}
 	return s
 }

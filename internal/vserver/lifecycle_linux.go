@@ -115,9 +115,9 @@ func Stop(o Options, name string) error {
 	if err != nil {
 		return err
 	}
-	timeout := 30 * time.Second
+	timeout, sig := 30*time.Second, unix.SIGTERM
 	if cfg, err := Load(o.Paths, name); err == nil {
-		timeout = cfg.StopTimeout
+		timeout, sig = cfg.StopTimeout, cfg.stopSignal
 	}
 	if monitorAlive(o.Paths, st) {
 		fd, err := unix.PidfdOpen(st.Monitor, 0)
@@ -135,7 +135,7 @@ func Stop(o Options, name string) error {
 		}
 		// The monitor died without finishing: do it here.
 	}
-	return finish(o, name, st, timeout)
+	return finish(o, name, st, timeout, sig)
 }
 
 // Cleanup removes what a vserver whose monitor was killed left behind,
@@ -151,12 +151,12 @@ func Cleanup(o Options, name string) error {
 	if monitorAlive(o.Paths, st) {
 		return fmt.Errorf("vserver %s: its monitor (pid %d) is alive: use vhost stop", name, st.Monitor)
 	}
-	return finish(o, name, st, 0)
+	return finish(o, name, st, 0, 0)
 }
 
-// finish stops a guest that has no monitor: SIGTERM, up to timeout, then
+// finish stops a guest that has no monitor: sig, up to timeout, then
 // everything the undo record names is removed.
-func finish(o Options, name string, st *State, timeout time.Duration) error {
+func finish(o Options, name string, st *State, timeout time.Duration, sig unix.Signal) error {
 	lk, err := lock(o.Paths, name)
 	if err != nil {
 		return err
@@ -165,7 +165,7 @@ func finish(o Options, name string, st *State, timeout time.Duration) error {
 	if timeout > 0 && vctx.Alive(st.Undo) {
 		if fd, err := unix.PidfdOpen(st.Undo.Pid, 0); err == nil {
 			if vctx.Alive(st.Undo) {
-				unix.PidfdSendSignal(fd, unix.SIGTERM, nil, 0)
+				unix.PidfdSendSignal(fd, sig, nil, 0)
 				vctx.WaitPidfd(fd, timeout)
 			}
 			unix.Close(fd)

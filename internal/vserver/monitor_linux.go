@@ -186,7 +186,7 @@ func monitor(o Options, name string, console Console, ready func(error)) (Outcom
 				st.Status = StatusStopping
 				writeState(o.Paths, st)
 				o.Log.Info("stopping", "vserver", name, "timeout", cfg.StopTimeout)
-				c.Signal(unix.SIGTERM)
+				c.Signal(cfg.stopSignal)
 				kill = time.After(cfg.StopTimeout)
 			case <-kill:
 				o.Log.Warn("guest did not stop in time: killing it", "vserver", name)
