@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vservers/vserver/internal/cgroup"
+	"github.com/vservers/vserver/internal/seccomp"
 )
 
 // ExecSpec is a command to run inside a running context.
@@ -30,6 +31,9 @@ type ExecSpec struct {
 	// LoginShell, with no Argv, runs root's shell from the guest's
 	// /etc/passwd (else /bin/sh) as a login shell.
 	LoginShell bool
+	// Seccomp puts the command under the context's default seccomp
+	// filter, as its init is.
+	Seccomp bool
 }
 
 // joinFlags are the namespaces a command joins: all of the context's.
@@ -133,6 +137,12 @@ func execLocked(u Undo, spec *ExecSpec, tty bool) (_ *os.Process, master *os.Fil
 		master = m
 		files = []*os.File{peer, peer, peer}
 		sys.Setsid, sys.Setctty, sys.Ctty = true, true, 0
+	}
+	if spec.Seccomp {
+		// On this thread only; the command inherits it.
+		if err := seccomp.Default().Install(); err != nil {
+			return nil, nil, err
+		}
 	}
 	p, err := os.StartProcess(path, argv, &os.ProcAttr{Dir: "/", Env: spec.Env, Files: files, Sys: sys})
 	if err != nil {

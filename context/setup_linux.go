@@ -14,6 +14,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/vservers/vserver/internal/seccomp"
 )
 
 // setupArg is the hidden first argument that makes a binary importing this
@@ -41,6 +43,7 @@ type setupConfig struct {
 	Gateway6     netip.Addr
 	Capabilities []string
 	NoNewPrivs   bool
+	Seccomp      bool
 }
 
 type setupError struct {
@@ -100,6 +103,13 @@ func runSetup() {
 	if cfg.NoNewPrivs {
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 			fail("no_new_privs", err)
+		}
+	}
+	// Last: the filter denies the mounts and hostname calls above. This
+	// thread still has CAP_SYS_ADMIN, and execs init from here.
+	if cfg.Seccomp {
+		if err := seccomp.Default().Install(); err != nil {
+			fail("seccomp", err)
 		}
 	}
 	// Nothing of the host's may leak in: every fd above stderr closes on

@@ -45,6 +45,9 @@ type Spec struct {
 	// "CAP_CHOWN"; nil means DefaultCapabilities.
 	Capabilities []string
 	NoNewPrivs   bool
+	// Seccomp installs the default seccomp filter (internal/seccomp) on
+	// the guest's init, and so on every guest process.
+	Seccomp bool
 
 	// The guest init's standard files; nil means /dev/null.
 	Stdin, Stdout, Stderr *os.File

@@ -55,7 +55,7 @@ func Start(spec *Spec, save func(Undo) error) (_ *Context, err error) {
 	cfg := &setupConfig{
 		Rootfs: spec.Rootfs, Overlay: spec.Overlay, Mounts: spec.Mounts, Hostname: spec.Hostname, Init: spec.Init, InitArgs: spec.InitArgs,
 		Env: spec.Env, Isolated: spec.Network.Mode == NetIsolated, Addresses: spec.Network.Addresses,
-		Capabilities: spec.capabilities(), NoNewPrivs: spec.NoNewPrivs,
+		Capabilities: spec.capabilities(), NoNewPrivs: spec.NoNewPrivs, Seccomp: spec.Seccomp,
 	}
 	if cfg.Hostname == "" {
 		cfg.Hostname = spec.Name

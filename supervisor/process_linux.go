@@ -80,7 +80,21 @@ func (f *forker) spawn(u *units.Unit, env []string, out *os.File) (proc, error) 
 			defer unix.Umask(old)
 		}
 		var err error
-		if p, err = os.StartProcess(path, u.Exec, attr); err != nil {
+		p, err = os.StartProcess(path, u.Exec, attr)
+		if errors.Is(err, unix.ENOSYS) && sys.UseCgroupFD {
+			// Under the context's seccomp filter clone3, which Go needs
+			// to start a child in a cgroup, answers ENOSYS (as Docker's
+			// does, so that clone's flags stay inspectable). Fork with
+			// clone and move the child right after; the marker finds
+			// whatever it forks before that.
+			sys.UseCgroupFD = false
+			if p, err = os.StartProcess(path, u.Exec, attr); err == nil {
+				if werr := os.WriteFile(filepath.Join(cg, "cgroup.procs"), []byte(strconv.Itoa(p.Pid)), 0); werr != nil {
+					f.log.Warn("move service into its cgroup", "service", u.Name, "err", werr)
+				}
+			}
+		}
+		if err != nil {
 			return 0, err
 		}
 		return p.Pid, nil

@@ -61,6 +61,12 @@ func join(g *globals, name string, argv []string, tty bool) error {
 	if err != nil || !vctx.Alive(st.Undo) {
 		return fmt.Errorf("vserver %s: %w", name, vserver.ErrNotRunning)
 	}
+	// The command gets the guest's seccomp filter unless its config says
+	// none (a config that no longer loads keeps the filter).
+	filtered := true
+	if cfg, err := vserver.Load(vserver.Paths{Root: g.root}, name); err == nil {
+		filtered = cfg.Seccomp != "none"
+	}
 	termName := os.Getenv("TERM")
 	if termName == "" {
 		termName = "linux"
@@ -68,6 +74,7 @@ func join(g *globals, name string, argv []string, tty bool) error {
 	spec := &vctx.ExecSpec{
 		Argv:       argv,
 		LoginShell: argv == nil,
+		Seccomp:    filtered,
 		Env:        []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "TERM=" + termName},
 		Stdin:      os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
 	}

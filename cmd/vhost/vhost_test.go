@@ -270,6 +270,14 @@ cat /proc/$$/environ >/dev/null 2>&1 && echo self=readable || echo self=denied`)
 		t.Errorf("reading /proc/PID/environ from the guest:\n%s", out)
 	}
 
+	// The default seccomp filter holds for init and for what exec starts;
+	// busybox's unshare needs a new user namespace the filter denies.
+	out = h.ok("exec", name, "--", "sh", "-c", `grep '^Seccomp:' /proc/1/status /proc/self/status | sed 's/.*://'
+unshare -U true 2>/dev/null && echo userns=allowed || echo userns=denied`)
+	if out != "\t2\n\t2\nuserns=denied\n" {
+		t.Errorf("seccomp in the guest:\n%q", out)
+	}
+
 	// The orphan maker leaves no zombie that lasts: a zombie seen twice,
 	// a second apart, is one vinit failed to reap.
 	zombies := func() map[int]bool {
@@ -786,5 +794,20 @@ stop_timeout: 5s
 			t.Fatalf("io_weight refused without the reason: %s", out)
 		}
 		assertGone(t, h.root, name2, vctx.Undo{Cgroup: "vhost/" + name2})
+	}
+}
+
+func TestSeccompNoneLiftsTheFilter(t *testing.T) {
+	h := newHost(t)
+	name := testName("nosec")
+	os.WriteFile(filepath.Join(h.root, "etc/vhost/vservers", name+".yaml"), []byte("image: demo\nnetwork:\n  mode: none\nseccomp: none\n"), 0o644)
+	h.ok("start", name)
+	st := h.state(name)
+	t.Cleanup(func() { h.vhost("stop", name); assertGone(t, h.root, name, st.Undo) })
+	// The same probe as in the demo test, which the filter answers "denied".
+	out := h.ok("exec", name, "--", "sh", "-c", `grep '^Seccomp:' /proc/1/status | sed 's/.*://'
+unshare -U true 2>/dev/null && echo userns=allowed || echo userns=denied`)
+	if out != "\t0\nuserns=allowed\n" {
+		t.Errorf("with seccomp: none: %q", out)
 	}
 }

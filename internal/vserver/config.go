@@ -41,6 +41,8 @@ type Config struct {
 	Mounts       []MountConfig
 	Capabilities []string
 	NoNewPrivs   bool `yaml:"no_new_privs"`
+	// Seccomp is the guest's seccomp filter: default, or none.
+	Seccomp string
 
 	// Autostart boots the vserver with the host (vhost daemon), by
 	// BootOrder: lower first; vservers of one order start together, and
@@ -180,6 +182,13 @@ func Parse(file string, data []byte) (*Config, error) {
 	default:
 		errs.Append(doc.Errorf("restart", "want never, on-failure or always, got %q", cfg.Restart))
 	}
+	switch cfg.Seccomp {
+	case "":
+		cfg.Seccomp = "default"
+	case "default", "none":
+	default:
+		errs.Append(doc.Errorf("seccomp", "want default or none, got %q", cfg.Seccomp))
+	}
 	if cfg.StopSignal == "" {
 		cfg.StopSignal = "TERM"
 	}
@@ -236,6 +245,7 @@ func (c *Config) spec() *vctx.Spec {
 		},
 		Capabilities: c.Capabilities,
 		NoNewPrivs:   c.NoNewPrivs,
+		Seccomp:      c.Seccomp == "default",
 		Network:      vctx.Network{Mode: c.Network.Mode},
 	}
 	for _, a := range c.Network.Addresses {
