@@ -811,3 +811,19 @@ unshare -U true 2>/dev/null && echo userns=allowed || echo userns=denied`)
 		t.Errorf("with seccomp: none: %q", out)
 	}
 }
+
+func TestRunACommandInAFreshContext(t *testing.T) {
+	h := newHost(t)
+	name := testName("cmd")
+	h.config(name, "10.77.0.29")
+	cmd := exec.Command(filepath.Join(binDir, "vhost"), "--root", h.root, "run", name, "--", "sh", "-c",
+		`echo "$(hostname) $(cat /proc/1/cmdline | tr '\0' ' ')"; ip -o -4 addr show dev eth0 | awk '{print $4}'; exit 5`)
+	out, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 5 {
+		t.Fatalf("vhost run -- CMD: %v, want CMD's exit status 5\n%s", err, out)
+	}
+	if want := name + " /sbin/vinit -- sh -c "; !strings.HasPrefix(string(out), want) || !strings.Contains(string(out), "\n10.77.0.29/24\n") {
+		t.Fatalf("output %q: want the vserver's hostname, vinit as PID 1 and its address, and nothing of vhost's", out)
+	}
+	assertGone(t, h.root, name, vctx.Undo{Cgroup: "vhost/" + name, HostIf: vctx.HostIfName(name)})
+}

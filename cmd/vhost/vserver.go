@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/vservers/vserver/internal/vserver"
@@ -55,7 +56,7 @@ func oneName(args []string) (string, error) {
 
 func init() {
 	commands["start"] = command{usage: "start NAME", run: startCmd}
-	commands["run"] = command{usage: "run NAME", run: runCmd}
+	commands["run"] = command{usage: "run NAME [-- CMD [ARGS...]]", run: runCmd}
 	commands["monitor"] = command{usage: "monitor NAME", hidden: true, run: monitorCmd}
 	commands["stop"] = command{usage: "stop NAME", run: stopCmd}
 	commands["cleanup"] = command{usage: "cleanup NAME", run: cleanupCmd}
@@ -79,8 +80,16 @@ func startCmd(g *globals, args []string) error {
 }
 
 // runCmd boots a vserver in the foreground with the console attached;
-// Ctrl-C stops it in order.
+// Ctrl-C stops it in order. With a command, it runs that command in a fresh
+// context of the vserver instead of booting it, and exits with its status.
 func runCmd(g *globals, args []string) error {
+	var argv []string
+	if i := slices.Index(args, "--"); i >= 0 {
+		args, argv = args[:i], args[i+1:]
+		if len(argv) == 0 {
+			return errUsage
+		}
+	}
 	name, err := oneName(args)
 	if err != nil {
 		return err
@@ -89,7 +98,20 @@ func runCmd(g *globals, args []string) error {
 	if err != nil {
 		return err
 	}
-	out, err := vserver.Monitor(o, name, vserver.Console{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}, nil)
+	console := vserver.Console{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
+	if argv != nil {
+		// The command's output is the output: vhost says only what went wrong.
+		o.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		code, err := vserver.RunCommand(o, name, console, argv)
+		if err != nil {
+			return err
+		}
+		if code != 0 {
+			os.Exit(code)
+		}
+		return nil
+	}
+	out, err := vserver.Monitor(o, name, console, nil)
 	if err != nil {
 		return err
 	}

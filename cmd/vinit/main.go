@@ -11,10 +11,37 @@ package main
 
 import (
 	"os"
+	"os/signal"
 	"slices"
 
 	"golang.org/x/sys/unix"
 )
+
+// pid1Signals are the signals that mean something to vinit as an init
+// (see unit.go). Without a handler, Go's default for most of them is to
+// exit, and as PID 1 that would end the whole context: so they are caught
+// from init, before main runs, and unit mode reads them from here.
+var pid1Signals = make(chan os.Signal, 16)
+
+func init() {
+	// Single-command mode must hand its child the dispositions vinit
+	// inherited, and a Notify would turn an ignored SIGHUP into a caught
+	// one: only unit mode subscribes this early.
+	if mode(os.Args[1:]) == "unit" {
+		signal.Notify(pid1Signals, unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGPWR, sigHalt, sigPoweroff, sigReboot)
+	}
+}
+
+// mode names what the arguments ask of vinit: check, ctl, single or unit.
+func mode(args []string) string {
+	if len(args) > 0 && (args[0] == "check" || args[0] == "ctl") {
+		return args[0]
+	}
+	if slices.Contains(args, "--") {
+		return "single"
+	}
+	return "unit"
+}
 
 func main() {
 	// Guest root must not ptrace its init or read its memory: without
@@ -25,15 +52,13 @@ func main() {
 }
 
 func run(args []string) int {
-	if len(args) > 0 {
-		switch args[0] {
-		case "check":
-			return checkMain(args[1:])
-		case "ctl":
-			return ctlMain(args[1:])
-		}
-	}
-	if i := slices.Index(args, "--"); i >= 0 {
+	switch mode(args) {
+	case "check":
+		return checkMain(args[1:])
+	case "ctl":
+		return ctlMain(args[1:])
+	case "single":
+		i := slices.Index(args, "--")
 		return singleMain(args[:i], args[i+1:])
 	}
 	return unitMain(args)

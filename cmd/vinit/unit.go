@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"time"
 
@@ -61,8 +60,7 @@ func unitMain(args []string) int {
 		fmt.Fprintf(os.Stderr, "vinit: %v\n", err)
 		return 1
 	}
-	sigc := make(chan os.Signal, 16)
-	signal.Notify(sigc, unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGPWR, sigHalt, sigPoweroff, sigReboot)
+	sigc := pid1Signals // subscribed since init (main.go)
 	ctx := context.Background()
 	go r.Run(ctx)
 

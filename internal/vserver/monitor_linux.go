@@ -106,41 +106,59 @@ func Monitor(o Options, name string, console Console, ready func(error)) (Outcom
 			ready = nil
 		}
 	}
-	out, err := monitor(o, name, console, once)
+	out, _, err := monitor(o, name, console, nil, once)
 	once(err)
 	return out, err
 }
 
-func monitor(o Options, name string, console Console, ready func(error)) (Outcome, error) {
+// RunCommand runs argv in a fresh context of vserver name, with vinit's
+// single-command mode as its PID 1 (no units), and returns argv's exit
+// status as a shell reports it: the way to run one command in a vserver's
+// context, as bwrap, crun run or systemd-nspawn -D DIR CMD do.
+func RunCommand(o Options, name string, console Console, argv []string) (int, error) {
+	_, ws, err := monitor(o, name, console, append([]string{"--"}, argv...), func(error) {})
+	if err != nil {
+		return 0, err
+	}
+	switch {
+	case ws.Exited():
+		return ws.ExitStatus(), nil
+	case ws.Signaled():
+		return 128 + int(ws.Signal()), nil
+	}
+	return 255, nil
+}
+
+func monitor(o Options, name string, console Console, initArgs []string, ready func(error)) (Outcome, syscall.WaitStatus, error) {
 	cfg, err := Load(o.Paths, name)
 	if err != nil {
-		return Failed, err
+		return Failed, 0, err
 	}
 	if err := CheckConflicts(o.Paths, cfg); err != nil {
-		return Failed, err
+		return Failed, 0, err
 	}
 	img, err := images.Open(o.Paths.Images(), o.Log).Get(cfg.Image)
 	if err != nil {
-		return Failed, cfg.Errorf("image", "%v", err)
+		return Failed, 0, cfg.Errorf("image", "%v", err)
 	}
 	lk, err := lock(o.Paths, name)
 	if err != nil {
-		return Failed, err
+		return Failed, 0, err
 	}
 	defer lk.Close()
 	if old, err := ReadState(o.Paths, name); err == nil {
 		if vctx.Alive(old.Undo) {
-			return Failed, fmt.Errorf("vserver %s: its init (pid %d) runs without a monitor; run vhost stop %s first", name, old.Undo.Pid, name)
+			return Failed, 0, fmt.Errorf("vserver %s: its init (pid %d) runs without a monitor; run vhost stop %s first", name, old.Undo.Pid, name)
 		}
 		o.Log.Info("cleaning up after a killed monitor", "vserver", name)
 		if err := vctx.Cleanup(old.Undo); err != nil {
-			return Failed, fmt.Errorf("vserver %s: clean up the last run: %w", name, err)
+			return Failed, 0, fmt.Errorf("vserver %s: clean up the last run: %w", name, err)
 		}
 	}
 
 	overlay, rootDir, err := prepareLayer(o.Paths, name, img.Rootfs)
 	if err != nil {
-		return Failed, err
+		return Failed, 0, err
 	}
 
 	sigc := make(chan os.Signal, 1)
@@ -156,13 +174,13 @@ func monitor(o Options, name string, console Console, ready func(error)) (Outcom
 	for {
 		st.Status, st.Started, st.Boots = StatusStarting, time.Now(), st.Boots+1
 		spec := cfg.spec()
-		spec.Rootfs, spec.Overlay, spec.Init = rootDir, overlay, o.Vinit
+		spec.Rootfs, spec.Overlay, spec.Init, spec.InitArgs = rootDir, overlay, o.Vinit, initArgs
 		spec.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "container=vhost", "TERM=" + termOf()}
 		spec.Stdin, spec.Stdout, spec.Stderr = console.Stdin, console.Stdout, console.Stderr
 		c, err := vctx.Start(spec, func(u vctx.Undo) error { st.Undo = u; return writeState(o.Paths, st) })
 		if err != nil {
 			removeState(o.Paths, name)
-			return Failed, err
+			return Failed, 0, err
 		}
 		st.Status = StatusRunning
 		if err := writeState(o.Paths, st); err != nil {
@@ -203,15 +221,15 @@ func monitor(o Options, name string, console Console, ready func(error)) (Outcom
 		o.Log.Info("guest ended", "vserver", name, "how", st.LastExit, "outcome", out)
 		if err := vctx.Cleanup(c.Undo); err != nil {
 			o.Log.Error("clean up", "vserver", name, "err", err)
-			return Failed, err
+			return Failed, 0, err
 		}
-		if out == Reboot && !stopping {
+		if out == Reboot && !stopping && initArgs == nil {
 			continue
 		}
 		if stopping && out == Failed {
 			out = Poweroff // we asked it to end, and it did
 		}
-		return out, removeState(o.Paths, name)
+		return out, ws, removeState(o.Paths, name)
 	}
 }
 
