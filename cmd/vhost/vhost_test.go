@@ -508,7 +508,7 @@ func TestLimitsHoldAForkBombAndAMemoryHog(t *testing.T) {
 	h := newHost(t)
 	name, other := testName("lim"), testName("nbr")
 	h.start(other, "10.77.0.22")
-	cfg := fmt.Sprintf("image: demo\nnetwork:\n  addresses: [10.77.0.21/24]\nlimits:\n  pids: 48\n  memory: 48M\nstop_timeout: 5s\n")
+	cfg := "image: demo\nnetwork:\n  addresses: [10.77.0.21/24]\nlimits:\n  pids: 48\n  memory: 48M\nstop_timeout: 5s\n"
 	os.WriteFile(filepath.Join(h.root, "etc/vhost/vservers", name+".yaml"), []byte(cfg), 0o644)
 	h.ok("start", name)
 	st := h.state(name)
