@@ -72,10 +72,14 @@ func daemonCmd(g *globals, args []string) error {
 	return errUsage
 }
 
-// daemonLog logs to the journal, with fields, where journald listens, and
-// as text to stderr elsewhere.
+// daemonLog logs to the journal, with fields, when stderr goes there (a
+// systemd service), and as text to stderr elsewhere: the log file of
+// `daemon start` and of a monitor.
 func daemonLog() *slog.Logger {
-	return slog.New(systemd.NewLogHandler(os.Stderr, nil))
+	if systemd.StderrIsJournal() {
+		return slog.New(systemd.NewLogHandler(os.Stderr, nil))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, nil))
 }
 
 // daemonRun is `vhost daemon`: boot, watch, and on SIGTERM or SIGINT stop

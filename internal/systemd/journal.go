@@ -162,3 +162,12 @@ func priority(l slog.Level) journal.Priority {
 	}
 	return journal.PriDebug
 }
+
+// StderrIsJournal reports whether stderr is a stream to the journal, as a
+// systemd service's is ($JOURNAL_STREAM names it): then logging to the
+// journal directly, with fields, loses nothing the user would look for
+// elsewhere.
+func StderrIsJournal() bool {
+	ok, _ := journal.StderrIsJournalStream()
+	return ok
+}
