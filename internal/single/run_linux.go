@@ -68,8 +68,9 @@ func Run(cfg Config) (int, error) {
 	}
 	sigc := make(chan os.Signal, 256)
 	var now []os.Signal
+	urg := PreemptionOff()
 	for s := unix.Signal(1); s <= maxSignal; s++ {
-		if catchable(s, PreemptionOff()) && !slices.Contains(inheritedIgnored, os.Signal(s)) {
+		if catchable(s, urg) && !slices.Contains(inheritedIgnored, os.Signal(s)) {
 			now = append(now, s)
 		}
 	}

@@ -316,3 +316,45 @@ func TestLinkedGodebugSkipsReexec(t *testing.T) {
 		t.Errorf("vinit re-executed itself (GODEBUG=%q), want no re-exec", v)
 	}
 }
+
+// TestWorkingDirectory: the child runs in the caller's directory, and vinit
+// moves to / so it keeps no directory busy.
+func TestWorkingDirectory(t *testing.T) {
+	dir := t.TempDir()
+	out := new(strings.Builder)
+	// The child waits (a bounded poll) for vinit to have moved, then
+	// reports its own directory and vinit's.
+	script := `for i in $(seq 500); do [ "$(readlink /proc/$PPID/cwd)" = / ] && break; sleep 0.01; done
+		pwd; readlink /proc/$PPID/cwd`
+	cmd := exec.Command(vinit, "--", "sh", "-c", script)
+	cmd.Dir, cmd.Stdout, cmd.Stderr = dir, out, os.Stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Fields(out.String())
+	if want := []string{dir, "/"}; len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		t.Errorf("got child's and vinit's directories %q, want %q", got, want)
+	}
+}
+
+// TestSilentUnlessVerbose: vinit adds nothing to the child's output, even
+// when it has leftovers to kill, unless -v asks for its log.
+func TestSilentUnlessVerbose(t *testing.T) {
+	for _, verbose := range []bool{false, true} {
+		t.Run(fmt.Sprint("verbose=", verbose), func(t *testing.T) {
+			var flags []string
+			if verbose {
+				flags = []string{"-v"}
+			}
+			out := new(strings.Builder)
+			cmd := exec.Command(vinit, append(flags, "-t", "100ms", "--", "sh", "-c", "echo child; (trap '' TERM; sleep 100) & exit 0")...)
+			cmd.Stdout, cmd.Stderr = out, out
+			if err := cmd.Run(); err != nil {
+				t.Fatal(err)
+			}
+			if got := out.String(); (got == "child\n") == verbose {
+				t.Errorf("with -v %v the output is %q, want %s", verbose, got, map[bool]string{false: `only "child\n"`, true: "vinit's log too"}[verbose])
+			}
+		})
+	}
+}
