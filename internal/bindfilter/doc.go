@@ -1,0 +1,44 @@
+// Package bindfilter confines the IP addresses a vserver in the "shared"
+// network mode may use, the way Linux-VServer's network context did: the
+// vserver keeps the host's network stack (no network namespace of its own),
+// and cgroup-BPF programs on its cgroup v2 directory decide which local
+// addresses its sockets may have.
+//
+// For every process in the cgroup (and its descendants):
+//
+//   - bind(2) to one of the allowed addresses goes through; bind to any other
+//     address fails with EPERM (IPv4 on BPF_CGROUP_INET4_BIND, IPv6 and
+//     v4-mapped IPv6 on BPF_CGROUP_INET6_BIND).
+//   - bind to the wildcard becomes a bind to the primary address: 0.0.0.0 to
+//     the first allowed IPv4 address, :: to the first allowed IPv6 address, or
+//     to ::ffff:<first IPv4> when there is none (so a dual-stack listener on
+//     [::] serves the context's IPv4 address).
+//   - connect(2) from a socket not bound yet binds it to the primary address
+//     first, with the bpf_bind helper in BPF_CGROUP_INET4_CONNECT and
+//     INET6_CONNECT, so outgoing TCP and connected UDP carry the context's
+//     source address; without a primary address of that family the connect
+//     fails with EPERM.
+//   - an unconnected UDP sendmsg(2) gets the primary address as its source
+//     (BPF_CGROUP_UDP4_SENDMSG, UDP6_SENDMSG); a source chosen with
+//     IP_PKTINFO / IPV6_PKTINFO must be an allowed address, else EPERM.
+//   - socket(2) for AF_INET and AF_INET6 (BPF_CGROUP_INET_SOCK_CREATE) allows
+//     only TCP and UDP: raw sockets, ICMP "ping" sockets, SCTP, MPTCP and
+//     the rest fail with EPERM, because their bind, connect or send paths
+//     bypass the hooks above.
+//
+// Loopback: the first allowed address in 127.0.0.0/8, when it is not
+// 127.0.0.1 itself, is the context's own loopback address, as Linux-VServer's
+// "lback": a bind to 127.0.0.1 becomes a bind to it, and a connect or UDP send
+// to 127.0.0.1 goes to it, so each context has a localhost of its own and the
+// host's services on 127.0.0.1 are out of reach. Without such an address
+// 127.0.0.1 is an address like any other: allowed only when listed.
+//
+// The programs are attached with the classic BPF_PROG_ATTACH and
+// BPF_F_ALLOW_MULTI, not with a bpf_link: the cgroup itself then holds them,
+// so they stay in force after the process that attached them (the vserver's
+// monitor) exits or is killed, and the kernel frees them when the cgroup is
+// removed. No bpffs pin is needed and none can leak. Each program carries a
+// fixed name (vhost_bind4, ...); [Attach] on a cgroup that already has them
+// replaces them atomically (BPF_F_REPLACE), [Detach] finds them by name and
+// detaches them, [List] reports them.
+package bindfilter
