@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -42,12 +43,14 @@ func singleMain(flags, argv []string) int {
 		return nil
 	}
 	fs.Func("e", "report exit code `CODE` of the child as 0; repeatable (tini -e)", remap)
-	fs.Func("remap-exit", "same as -e", remap)
+	fs.Func("remap-exit", "same as -e `CODE`", remap)
 	fs.DurationVar(&cfg.Grace, "t", single.DefaultGrace, "after the child exits, time between SIGTERM and SIGKILL for what is left; 0 kills at once")
 	fs.DurationVar(&cfg.Grace, "grace", single.DefaultGrace, "same as -t")
 	fs.Bool("s", false, "accepted for tini compatibility: vinit is always a subreaper when not PID 1")
 	fs.Var(&verbose, "v", "log vinit's own actions to stderr; -v -v for debug")
-	if err := fs.Parse(flags); err != nil {
+	if err := fs.Parse(flags); errors.Is(err, flag.ErrHelp) {
+		return 0
+	} else if err != nil {
 		return 2
 	}
 	if fs.NArg() > 0 {

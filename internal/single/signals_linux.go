@@ -33,7 +33,11 @@ func catchable(sig unix.Signal, urg bool) bool {
 }
 
 // kernelSigaction is struct sigaction as the rt_sigaction system call takes
-// it on amd64, arm64 and the other architectures with SA_RESTORER.
+// it on amd64, arm64 and the other architectures with SA_RESTORER. Only
+// the handler is read or set (the rest is zero), and it comes first on
+// every architecture but mips, where the calls fail (EINVAL: mips has a
+// 16-byte sigset) and vinit goes without: no inherited ignore is then
+// seen, and signals 32 and 34 keep their default action.
 type kernelSigaction struct {
 	handler  uintptr
 	flags    uint64
