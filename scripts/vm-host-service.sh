@@ -20,7 +20,7 @@ mkdir -p /etc/vhost/vservers
 conf() { # name order restart
 	printf 'image: marked\nhostname: %s\nnetwork:\n  mode: none\nautostart: true\nboot_order: %s\nrestart: %s\nstop_timeout: 10s\n' "$1" "$2" "$3" >/etc/vhost/vservers/$1.yaml
 }
-conf va 1 on-failure; conf vb 2 never; conf vc 2 never; conf vd 3 never
+conf va 1 on-failure; conf vb 2 never; conf vc 2 never; conf vd 3 never; conf ve 2 never
 printf 'image: marked\nautostart: true\nno_such_key: 1\n' >/etc/vhost/vservers/vbroken.yaml
 names="va vb vc vd"
 initpid() { sed -n 's/.*"pid": \([0-9]*\).*/\1/p' /run/vhost/$1/state.json 2>/dev/null; }
@@ -39,7 +39,7 @@ check "systemctl start vhost (returns once READY=1)" systemctl start vhost
 check "vhost.service active" systemctl is-active --quiet vhost
 status=$(systemctl status vhost --no-pager 2>&1)
 echo "$status" | sed -n '1,6p'
-check "status line: 4/4 vservers running, 1 broken config" grep -q 'Status: "4/4 vservers running, 1 broken config"' <<<"$status"
+check "status line: 5/5 vservers running, 1 broken config" grep -q 'Status: "5/5 vservers running, 1 broken config"' <<<"$status"
 vhost list
 for n in $names; do
 	check "$n running" test -n "$(initpid $n)"
@@ -64,7 +64,15 @@ done
 if grep -q "vhost-va.scope" /proc/$(initpid va)/cgroup; then
 	m=$(machinectl list --no-legend)
 	echo "$m"
-	for n in $names; do check "machinectl list shows $n" grep -q "^$n " <<<"$m"; done
+	for n in $names ve; do check "machinectl list shows $n" grep -q "^$n " <<<"$m"; done
+	check "machinectl show ve: its unit is vhost-ve.scope" test "$(machinectl show -p Unit --value ve)" = vhost-ve.scope
+	# poweroff: machined sends SIGRTMIN+4 to the guest's init, vinit powers off
+	check "machinectl poweroff ve" machinectl poweroff ve
+	for i in $(seq 1 100); do [ -e /run/vhost/ve/state.json ] || break; sleep 0.2; done
+	check "ve powered off" test ! -e /run/vhost/ve/state.json
+	check "ve's service saw its stop signal" grep -q "stop ve" /var/lib/vhost/vservers/ve/upper/var/log/marks
+	check "journal: ve ended by poweroff, not booted again (restart: never)" test -n "$(jline 0 guest ended vserver=ve outcome=poweroff again=false)"
+	check "machinectl list no longer shows ve" test -z "$(machinectl list --no-legend | grep '^ve ')"
 else
 	fail "machinectl: the guest's init is in $(cut -d: -f3 /proc/$(initpid va)/cgroup), not vhost-va.scope (the context does not use systemd.StartScope yet), so it is not registered"
 fi
