@@ -15,19 +15,20 @@ import (
 // hook is one program and where it goes.
 type hook struct {
 	name   string
+	point  string // the attach type as bpftool names it
 	typ    ebpf.ProgramType
 	attach ebpf.AttachType
 	build  func(policy) asm.Instructions
 }
 
 var hooks = []hook{
-	{"vhost_sock", ebpf.CGroupSock, ebpf.AttachCGroupInetSockCreate, func(policy) asm.Instructions { return sockCreate() }},
-	{"vhost_bind4", ebpf.CGroupSockAddr, ebpf.AttachCGroupInet4Bind, bind4},
-	{"vhost_bind6", ebpf.CGroupSockAddr, ebpf.AttachCGroupInet6Bind, bind6},
-	{"vhost_connect4", ebpf.CGroupSockAddr, ebpf.AttachCGroupInet4Connect, connect4},
-	{"vhost_connect6", ebpf.CGroupSockAddr, ebpf.AttachCGroupInet6Connect, connect6},
-	{"vhost_sendmsg4", ebpf.CGroupSockAddr, ebpf.AttachCGroupUDP4Sendmsg, sendmsg4},
-	{"vhost_sendmsg6", ebpf.CGroupSockAddr, ebpf.AttachCGroupUDP6Sendmsg, sendmsg6},
+	{"vhost_sock", "cgroup_inet_sock_create", ebpf.CGroupSock, ebpf.AttachCGroupInetSockCreate, func(policy) asm.Instructions { return sockCreate() }},
+	{"vhost_bind4", "cgroup_inet4_bind", ebpf.CGroupSockAddr, ebpf.AttachCGroupInet4Bind, bind4},
+	{"vhost_bind6", "cgroup_inet6_bind", ebpf.CGroupSockAddr, ebpf.AttachCGroupInet6Bind, bind6},
+	{"vhost_connect4", "cgroup_inet4_connect", ebpf.CGroupSockAddr, ebpf.AttachCGroupInet4Connect, connect4},
+	{"vhost_connect6", "cgroup_inet6_connect", ebpf.CGroupSockAddr, ebpf.AttachCGroupInet6Connect, connect6},
+	{"vhost_sendmsg4", "cgroup_udp4_sendmsg", ebpf.CGroupSockAddr, ebpf.AttachCGroupUDP4Sendmsg, sendmsg4},
+	{"vhost_sendmsg6", "cgroup_udp6_sendmsg", ebpf.CGroupSockAddr, ebpf.AttachCGroupUDP6Sendmsg, sendmsg6},
 }
 
 // Filter is the set of programs one Attach loaded. The programs stay
@@ -231,7 +232,7 @@ func List(cgroupDir string) ([]Program, error) {
 				return nil, fmt.Errorf("list bind filter of %s: %s: %w", cgroupDir, h.name, err)
 			}
 			id, _ := info.ID()
-			list = append(list, Program{Name: h.name, Hook: h.attach.String(), ID: uint32(id)})
+			list = append(list, Program{Name: h.name, Hook: h.point, ID: uint32(id)})
 		}
 		closeAll(progs)
 	}

@@ -133,6 +133,7 @@ func TestFilter(t *testing.T) {
 		{"v4-mapped other address", a, "bind udp6 ::ffff:127.0.0.3", "error EPERM"},
 		{"ipv6 connect without ipv6 address", a, "connect tcp6 [::1]:9", "error EPERM"},
 		{"pktinfo source not allowed", a, "sendfrom 127.0.0.3 127.0.0.2:9", "error EPERM"},
+		{"pktinfo source allowed", a, "sendfrom 127.0.0.2 127.0.0.2:9", "ok"},
 		{"tcp socket", a, "socket tcp4", "ok"},
 		{"raw socket", a, "socket raw4", "error EPERM"},
 		{"raw ipv6 socket", a, "socket raw6", "error EPERM"},

@@ -28,10 +28,19 @@
 //
 // Loopback: the first allowed address in 127.0.0.0/8, when it is not
 // 127.0.0.1 itself, is the context's own loopback address, as Linux-VServer's
-// "lback": a bind to 127.0.0.1 becomes a bind to it, and a connect or UDP send
-// to 127.0.0.1 goes to it, so each context has a localhost of its own and the
-// host's services on 127.0.0.1 are out of reach. Without such an address
-// 127.0.0.1 is an address like any other: allowed only when listed.
+// "lback": a bind to 127.0.0.1 becomes a bind to it, and a connect(2) to
+// 127.0.0.1 goes to it, so the context's clients of "localhost" reach the
+// context's own servers and not the host's. Unconnected UDP sends to
+// 127.0.0.1 are not redirected: the context's UDP server answering a host
+// client at 127.0.0.1 must reach it. Without such an address 127.0.0.1 is an
+// address like any other: allowed only when listed.
+//
+// Not covered: listen(2) or an unconnected UDP send on a socket never bound
+// autobinds it to the wildcard with no hook to see it, so such a socket
+// receives on every host address at its (ephemeral) port; packets it sends
+// still carry the context's address. AF_PACKET sockets are outside the inet
+// hooks: the context must not have CAP_NET_RAW, nor CAP_NET_ADMIN, CAP_BPF or
+// CAP_SYS_ADMIN, with which it could detach the programs.
 //
 // The programs are attached with the classic BPF_PROG_ATTACH and
 // BPF_F_ALLOW_MULTI, not with a bpf_link: the cgroup itself then holds them,
