@@ -161,6 +161,57 @@ func TestFilter(t *testing.T) {
 	}
 }
 
+// TestConnectBound checks that a socket bound before connect keeps its
+// address: the connect hook's bpf_bind fails on it, and that is no denial.
+func TestConnectBound(t *testing.T) {
+	dir := newCgroup(t)
+	attach(t, dir, "127.0.0.2", "127.0.0.4")
+	ln, err := net.Listen("tcp", "127.0.0.5:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	op := "bindconnect tcp4 127.0.0.4 " + ln.Addr().String()
+	if got := run(t, dir, op); got != "127.0.0.4" {
+		t.Fatalf("%s: got %q, want 127.0.0.4", op, got)
+	}
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if got := remoteAddr(c.RemoteAddr()); got != "127.0.0.4" {
+		t.Errorf("peer sees a connection from %s, want 127.0.0.4", got)
+	}
+}
+
+// TestManyAddresses loads the largest filter and checks its last addresses.
+func TestManyAddresses(t *testing.T) {
+	dir := newCgroup(t)
+	addrs := []string{"::1"}
+	for i := range MaxAddrs / 2 {
+		addrs = append(addrs, fmt.Sprintf("127.0.1.%d", i+1))
+	}
+	for i := len(addrs); i < MaxAddrs; i++ {
+		addrs = append(addrs, fmt.Sprintf("2001:db8::%x", i))
+	}
+	attach(t, dir, addrs...)
+	tests := []struct{ op, want string }{
+		{"bind tcp4 127.0.1.128", "127.0.1.128"},
+		{"bind tcp4 127.0.1.129", "error EPERM"},
+		{"bind udp4 0.0.0.0", "127.0.1.1"},
+		{"bind tcp6 ::", "::1"},
+		// Not on the host, so the kernel refuses what the filter let through.
+		{"bind tcp6 2001:db8::ff", "error EADDRNOTAVAIL"},
+		{"bind tcp6 2001:db8::100", "error EPERM"},
+	}
+	for _, tt := range tests {
+		if got := run(t, dir, tt.op); got != tt.want {
+			t.Errorf("%s: got %q, want %q", tt.op, got, tt.want)
+		}
+	}
+}
+
 // TestSource checks the source address of connections and datagrams from
 // unbound sockets, seen by a peer outside the cgroup.
 func TestSource(t *testing.T) {

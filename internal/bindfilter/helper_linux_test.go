@@ -19,6 +19,7 @@ const helperEnv = "BINDFILTER_TEST_HELPER"
 //
 //	bind NET ADDR           bind ADDR:0, print the bound address
 //	connect NET ADDRPORT    connect from an unbound socket, print its local address
+//	bindconnect NET SRC ADDRPORT  bind SRC:0, connect, print the local address
 //	sendto NET ADDRPORT     send "x" from an unbound UDP socket
 //	sendfrom SRC ADDRPORT   send "x" from an unbound UDP socket with IP_PKTINFO source SRC
 //	socket KIND             create a socket: tcp4, raw4, ping4, raw6, ping6
@@ -65,6 +66,19 @@ func helperOp(args []string) (string, error) {
 		}
 		defer unix.Close(fd)
 		if err := unix.Connect(fd, sockaddr(netip.MustParseAddrPort(args[2]))); err != nil {
+			return "", err
+		}
+		return localAddr(fd)
+	case "bindconnect":
+		if len(args) < 4 {
+			return "", errUsage
+		}
+		fd, err := bound(args[1], args[2])
+		if err != nil {
+			return "", err
+		}
+		defer unix.Close(fd)
+		if err := unix.Connect(fd, sockaddr(netip.MustParseAddrPort(args[3]))); err != nil {
 			return "", err
 		}
 		return localAddr(fd)
