@@ -114,9 +114,10 @@ func run(t *testing.T, dir, op string) string {
 }
 
 func TestFilter(t *testing.T) {
-	a, b := newCgroup(t), newCgroup(t)
+	a, b, c := newCgroup(t), newCgroup(t), newCgroup(t)
 	attach(t, a, "127.0.0.2")
 	attach(t, b, "127.0.0.3", "::1")
+	attach(t, c, "::1")
 	tests := []struct {
 		name, dir, op, want string
 	}{
@@ -131,6 +132,8 @@ func TestFilter(t *testing.T) {
 		{"ipv6 loopback not allowed", a, "bind tcp6 ::1", "error EPERM"},
 		{"v4-mapped own address", a, "bind tcp6 ::ffff:127.0.0.2", "::ffff:127.0.0.2"},
 		{"v4-mapped other address", a, "bind udp6 ::ffff:127.0.0.3", "error EPERM"},
+		{"v4-mapped wildcard", a, "bind tcp6 ::ffff:0.0.0.0", "::ffff:127.0.0.2"},
+		{"second cgroup: v4-mapped wildcard", b, "bind udp6 ::ffff:0.0.0.0", "::ffff:127.0.0.3"},
 		{"ipv6 connect without ipv6 address", a, "connect tcp6 [::1]:9", "error EPERM"},
 		{"pktinfo source not allowed", a, "sendfrom 127.0.0.3 127.0.0.2:9", "error EPERM"},
 		{"pktinfo source allowed", a, "sendfrom 127.0.0.2 127.0.0.2:9", "ok"},
@@ -147,10 +150,16 @@ func TestFilter(t *testing.T) {
 		{"second cgroup: ipv6 own address", b, "bind udp6 ::1", "::1"},
 		{"second cgroup: ipv6 other address", b, "bind tcp6 2001:db8::3", "error EPERM"},
 
-		{"outside both cgroups", "", "bind tcp4 127.0.0.3", "127.0.0.3"},
-		{"outside both cgroups: raw socket", "", "socket raw4", "ok"},
-		{"outside both cgroups: mptcp socket", "", "socket mptcp4", "ok"},
-		{"outside both cgroups: udplite socket", "", "socket udplite6", "ok"},
+		{"ipv6 only: ipv4 wildcard", c, "bind tcp4 0.0.0.0", "error EPERM"},
+		{"ipv6 only: v4-mapped wildcard", c, "bind tcp6 ::ffff:0.0.0.0", "error EPERM"},
+		{"ipv6 only: ipv6 wildcard", c, "bind udp6 ::", "::1"},
+		{"ipv6 only: ipv4 connect", c, "connect tcp4 127.0.0.1:9", "error EPERM"},
+		{"ipv6 only: ipv4 send", c, "sendto udp4 127.0.0.1:9", "error EPERM"},
+
+		{"outside the cgroups", "", "bind tcp4 127.0.0.3", "127.0.0.3"},
+		{"outside the cgroups: raw socket", "", "socket raw4", "ok"},
+		{"outside the cgroups: mptcp socket", "", "socket mptcp4", "ok"},
+		{"outside the cgroups: udplite socket", "", "socket udplite6", "ok"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

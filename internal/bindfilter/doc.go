@@ -12,7 +12,8 @@
 //   - bind to the wildcard becomes a bind to the primary address: 0.0.0.0 to
 //     the first allowed IPv4 address, :: to the first allowed IPv6 address, or
 //     to ::ffff:<first IPv4> when there is none (so a dual-stack listener on
-//     [::] serves the context's IPv4 address).
+//     [::] serves the context's IPv4 address), ::ffff:0.0.0.0 to
+//     ::ffff:<first IPv4>.
 //   - connect(2) from a socket not bound yet binds it to the primary address
 //     first, with the bpf_bind helper in BPF_CGROUP_INET4_CONNECT and
 //     INET6_CONNECT, so outgoing TCP and connected UDP carry the context's
@@ -50,4 +51,18 @@
 // fixed name (vhost_bind4, ...); [Attach] on a cgroup that already has them
 // replaces them atomically (BPF_F_REPLACE), [Detach] finds them by name and
 // detaches them, [List] reports them.
+//
+// Use: the host side of a context attaches the filter to the context's
+// cgroup v2 directory (cgroup.Group.UnifiedDir: /sys/fs/cgroup/vhost/NAME on
+// a v2 host, /sys/fs/cgroup/unified/vhost/NAME on a hybrid one) after creating
+// the cgroup and before any process of the context runs in it:
+//
+//	f, err := bindfilter.Attach(g.UnifiedDir(), addrs)
+//	if err != nil {
+//		return err // do not start the context unfiltered
+//	}
+//	f.Close() // the cgroup keeps the programs
+//
+// Removing the cgroup removes the filter; Detach is for taking it off a
+// cgroup that stays.
 package bindfilter

@@ -205,7 +205,8 @@ func (b *builder) jumpUnlessMapped(label string) {
 }
 
 // bind6: as bind4 for IPv6, with v4-mapped addresses judged as IPv4 ones;
-// :: becomes the primary IPv6 address, or ::ffff:<primary IPv4>.
+// :: becomes the primary IPv6 address, or ::ffff:<primary IPv4>, and
+// ::ffff:0.0.0.0 becomes ::ffff:<primary IPv4>.
 func bind6(p policy) asm.Instructions {
 	b := &builder{}
 	b.emit(asm.Mov.Reg(asm.R6, asm.R1))
@@ -224,6 +225,9 @@ func bind6(p policy) asm.Instructions {
 	b.mark("specific")
 	b.match6(p, "allow")
 	b.jumpUnlessMapped("deny")
+	if p.primary4 != 0 {
+		b.emit(asm.JEq.Imm32(asm.R5, 0, "mapped_wildcard"))
+	}
 	b.match4(asm.R5, p, "allow", "lo")
 	b.mark("deny")
 	b.ret(verdictDeny)
@@ -232,6 +236,9 @@ func bind6(p policy) asm.Instructions {
 		b.store4(offUserIP6+12, p.lback4)
 		b.ret(verdictAllow)
 	}
+	b.mark("mapped_wildcard") // ::ffff:0.0.0.0, IPv4's wildcard on an IPv6 socket
+	b.store4(offUserIP6+12, p.primary4)
+	b.ret(verdictAllow)
 	b.mark("allow")
 	b.ret(verdictAllow)
 	return b.insns
