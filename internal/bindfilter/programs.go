@@ -25,16 +25,14 @@ const (
 
 // Values of socket(2) and of the programs' verdicts.
 const (
-	sockStream    = 1
-	sockDgram     = 2
-	protoTCP      = 6
-	protoUDP      = 17
-	afInet        = 2
-	afInet6       = 10
-	verdictDeny   = 0 // the syscall fails with EPERM
-	verdictAllow  = 1
-	sockaddrInLen = 16
-	sockaddr6Len  = 28
+	sockStream   = 1
+	sockDgram    = 2
+	protoTCP     = 6
+	protoUDP     = 17
+	afInet       = 2
+	afInet6      = 10
+	verdictDeny  = 0 // the syscall fails with EPERM
+	verdictAllow = 1
 )
 
 // word4 is a's 4 bytes as one 32-bit BPF load of them gives it.
