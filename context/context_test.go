@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -238,8 +239,17 @@ func TestExecJoinsEveryNamespaceAndProcsListsIt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := AddToCgroup(c.Undo, p.Pid); err != nil {
+	// Born in the context's cgroup: Exec put the caller there first.
+	if g, err := cgroup.Open(c.Undo.Cgroup); err != nil {
 		t.Fatal(err)
+	} else if pids, _ := g.Pids(); !slices.Contains(pids, p.Pid) {
+		t.Errorf("exec'd process %d is not in the context's cgroup %v", p.Pid, pids)
+	}
+	// And the caller went back where it was.
+	if g, _ := cgroup.Open(c.Undo.Cgroup); g != nil {
+		if pids, _ := g.Pids(); slices.Contains(pids, os.Getpid()) {
+			t.Errorf("the caller %d stayed in the context's cgroup", os.Getpid())
+		}
 	}
 	line := make([]byte, 200)
 	n, _ := r.Read(line)

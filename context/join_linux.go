@@ -40,10 +40,16 @@ type ExecSpec struct {
 const joinFlags = unix.CLONE_NEWIPC | unix.CLONE_NEWUTS | unix.CLONE_NEWNET |
 	unix.CLONE_NEWPID | unix.CLONE_NEWCGROUP | unix.CLONE_NEWNS
 
-// Exec starts spec's command in every namespace of the context whose init u
-// records, with its working directory at the guest's root and only the
-// standard files of spec open. It returns the started process; the caller
-// waits for it, and should put it in the context's cgroup (AddToCgroup).
+// Exec starts spec's command in every namespace and the cgroup of the
+// context whose init u records, with its working directory at the guest's
+// root and only the standard files of spec open. It returns the started
+// process, for the caller to wait for.
+//
+// The command is born inside the context's cgroup: the calling process
+// joins that cgroup for the fork and goes back where it was after
+// (clone3's CLONE_INTO_CGROUP is not available under the context's seccomp
+// filter, and a move after the fork would let the command run, and fork,
+// outside the context's limits first).
 //
 // The namespaces are joined on a locked OS thread that dies afterwards (a
 // thread that changed its mount namespace must not run other goroutines);
@@ -61,10 +67,22 @@ func ExecTTY(u Undo, spec *ExecSpec) (*os.Process, *os.File, error) {
 	return join(u, spec, true)
 }
 
-func join(u Undo, spec *ExecSpec, tty bool) (*os.Process, *os.File, error) {
+func join(u Undo, spec *ExecSpec, tty bool) (_ *os.Process, _ *os.File, err error) {
 	if len(spec.Argv) == 0 && !spec.LoginShell {
 		return nil, nil, errors.New("exec: no command")
 	}
+	home, err := cgroup.Where(os.Getpid())
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := AddToCgroup(u, os.Getpid()); err != nil {
+		return nil, nil, err
+	}
+	defer func() {
+		if merr := cgroup.MoveTo(os.Getpid(), home); merr != nil && err == nil {
+			err = merr
+		}
+	}()
 	type result struct {
 		p      *os.Process
 		master *os.File
@@ -208,8 +226,8 @@ func lookPath(file string, env []string) (string, error) {
 	return "", fmt.Errorf("exec %s: not found in the context's PATH", file)
 }
 
-// AddToCgroup moves pid, a process started with Exec, into the context's
-// cgroup, so the context's limits and usage cover it.
+// AddToCgroup moves pid into the context's cgroup, so the context's limits
+// and usage cover it.
 func AddToCgroup(u Undo, pid int) error {
 	g, err := cgroup.Open(u.Cgroup)
 	if err != nil {

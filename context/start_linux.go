@@ -1,6 +1,7 @@
 package context
 
 import (
+	stdctx "context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,12 +10,16 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/vservers/vserver/internal/cgroup"
+	"github.com/vservers/vserver/internal/systemd"
 )
 
 // Undo is what Cleanup needs to remove a context's traces from the host. Start
@@ -69,7 +74,14 @@ func Start(spec *Spec, save func(Undo) error) (_ *Context, err error) {
 		cfg.Gateway4, cfg.Gateway6 = gw4, gw6
 	}
 
+	// On a host run by systemd with cgroup v2, the context's cgroup is a
+	// delegated scope systemd makes (it owns that tree); elsewhere we make
+	// it in the cgroup filesystem.
+	scope := systemd.Booted() && cgroup.Unified()
 	undo := Undo{Cgroup: spec.Cgroup}
+	if scope {
+		undo.Cgroup = path.Join(systemd.DefaultSlice, systemd.ScopeUnit(spec.Name))
+	}
 	c := &Context{Name: spec.Name}
 	defer func() {
 		if err != nil {
@@ -79,9 +91,11 @@ func Start(spec *Spec, save func(Undo) error) (_ *Context, err error) {
 	if err := save(undo); err != nil {
 		return nil, err
 	}
-	cg, err := cgroup.Create(spec.Cgroup, spec.Limits)
-	if err != nil {
-		return nil, err
+	var cg *cgroup.Group
+	if !scope {
+		if cg, err = cgroup.Create(spec.Cgroup, spec.Limits); err != nil {
+			return nil, err
+		}
 	}
 
 	cfgR, cfgW, err := os.Pipe()
@@ -112,11 +126,12 @@ func Start(spec *Spec, save func(Undo) error) (_ *Context, err error) {
 			Setsid: true,
 		},
 	}
-	// Born in the cgroup where the kernel can (cgroup v2).
-	if d := cg.UnifiedDir(); d != "" && cgroup.Unified() {
-		fd, err := unix.Open(d, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	// Born in the cgroup where the kernel can (cgroup v2); a systemd scope
+	// is made around the stage below, before it runs anything.
+	if cg != nil && cg.UnifiedDir() != "" && cgroup.Unified() {
+		fd, err := unix.Open(cg.UnifiedDir(), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
-			return nil, fmt.Errorf("open cgroup %s: %w", d, err)
+			return nil, fmt.Errorf("open cgroup %s: %w", cg.UnifiedDir(), err)
 		}
 		defer unix.Close(fd)
 		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, fd
@@ -141,7 +156,21 @@ func Start(spec *Spec, save func(Undo) error) (_ *Context, err error) {
 		return nil, err
 	}
 	// The stage waits for its config, so it runs nothing before this.
-	if !cmd.SysProcAttr.UseCgroupFD {
+	switch {
+	case scope:
+		ctx, cancel := stdctx.WithTimeout(stdctx.Background(), 30*time.Second)
+		dir, err := systemd.StartScope(ctx, spec.Name, c.Pid, scopeProps(spec.Limits))
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("context %s: systemd scope: %w", spec.Name, err)
+		}
+		if rel, ok := strings.CutPrefix(dir, cgroup.Root+"/"); ok && rel != undo.Cgroup {
+			undo.Cgroup = rel
+			if err := save(undo); err != nil {
+				return nil, err
+			}
+		}
+	case !cmd.SysProcAttr.UseCgroupFD:
 		if err := cg.Add(c.Pid); err != nil {
 			return nil, err
 		}
@@ -174,6 +203,19 @@ func Start(spec *Spec, save func(Undo) error) (_ *Context, err error) {
 	}
 	c.Undo = undo
 	return c, nil
+}
+
+// scopeProps are the limits as a systemd scope's properties.
+func scopeProps(l cgroup.Limits) systemd.ScopeProps {
+	return systemd.ScopeProps{
+		TasksMax:           uint64(max(l.Pids, 0)),
+		MemoryMax:          uint64(max(l.MemoryBytes, 0)),
+		MemorySwapMax:      uint64(max(l.SwapBytes, 0)),
+		NoSwap:             l.MemoryBytes > 0 && l.SwapBytes == 0,
+		CPUWeight:          l.CPUWeight,
+		CPUQuotaPerSecUSec: uint64(l.CPUQuota * 1e6),
+		IOWeight:           l.IOWeight,
+	}
 }
 
 // Wait waits for the context's init to end and returns how it ended. Only

@@ -88,11 +88,6 @@ func join(g *globals, name string, argv []string, tty bool) error {
 	if err != nil {
 		return err
 	}
-	if err := vctx.AddToCgroup(st.Undo, p.Pid); err != nil {
-		p.Kill()
-		p.Wait()
-		return err
-	}
 	finish := func() {}
 	if master != nil {
 		finish = relayTerminal(master)

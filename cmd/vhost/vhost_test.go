@@ -190,15 +190,18 @@ func get(t *testing.T, url string) string {
 	return ""
 }
 
+// eventually waits for cond, up to a minute: long, because the same tests
+// run in an emulated VM (scripts/vmtest.sh) where forks are 15-35x slower;
+// a passing run returns as soon as cond holds.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for range 300 {
+	for range 1200 {
 		if cond() {
 			return
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("%s: not within 15s", what)
+	t.Fatalf("%s: not within a minute", what)
 }
 
 func TestDemoBootsAndShowsOnlyItsContext(t *testing.T) {
@@ -531,7 +534,15 @@ func TestLimitsHoldAForkBombAndAMemoryHog(t *testing.T) {
 	if n := kernelCounter(t, g, "pids.events", "max"); n == 0 {
 		t.Fatal("the kernel refused no fork at the pids limit")
 	}
-	h.vhost("exec", name, "--", "sh", "-c", "kill $(pidof sleep) 2>/dev/null; true")
+	// The context is full: no fork is left to clean up from inside. The
+	// sleepers are ours; end them by PID from the host.
+	procs, _ := vctx.Procs(st.Undo)
+	for _, p := range procs {
+		if p.Comm == "sleep" {
+			syscall.Kill(p.Pid, syscall.SIGKILL)
+		}
+	}
+	eventually(t, "the sleepers gone", func() bool { u, _ := g.Usage(); return u.Pids < 20 })
 
 	// A memory hog: the shell holds 100 MB in a 48M context.
 	out, code := h.vhost("exec", name, "--", "sh", "-c", `x=$(head -c 100000000 /dev/zero | tr '\0' a); echo survived`)

@@ -115,10 +115,10 @@ func unitMain(args []string) int {
 					}
 				}()
 			case unix.SIGINT, sigReboot:
-				log.Info("reboot", "signal", unix.SignalName(sig.(unix.Signal)))
+				log.Info("reboot", "signal", units.SignalString(sig.(unix.Signal)))
 				return shutdown(log, sup, r, units.ActionReboot, 0)
 			default: // SIGTERM, SIGPWR, halt, poweroff
-				log.Info("poweroff", "signal", unix.SignalName(sig.(unix.Signal)))
+				log.Info("poweroff", "signal", units.SignalString(sig.(unix.Signal)))
 				return shutdown(log, sup, r, units.ActionPoweroff, 0)
 			}
 		case h := <-halts:

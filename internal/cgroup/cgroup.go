@@ -232,8 +232,9 @@ func (g *Group) Remove() error {
 			errs = append(errs, fmt.Errorf("remove cgroup %s: %w", d, err))
 			continue
 		}
-		// Parents made for us ("vhost") go when nobody else uses them.
-		for p := filepath.Dir(d); len(p) > len(Root) && !isMountRoot(p); p = filepath.Dir(p) {
+		// Parents made for us ("vhost...") go when nobody else uses them;
+		// others, like systemd's machine.slice, are not ours to remove.
+		for p := filepath.Dir(d); len(p) > len(Root) && !isMountRoot(p) && strings.HasPrefix(filepath.Base(p), "vhost"); p = filepath.Dir(p) {
 			if os.Remove(p) != nil {
 				break
 			}

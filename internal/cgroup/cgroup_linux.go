@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -223,4 +224,45 @@ func readKeyed(file string) (map[string]int64, error) {
 		}
 	}
 	return m, nil
+}
+
+// Where returns the directories of the cgroups process pid is in, in every
+// hierarchy a Group spans, as MoveTo takes them.
+func Where(pid int) ([]string, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		return nil, err
+	}
+	var dirs []string
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		f := strings.SplitN(l, ":", 3)
+		if len(f) != 3 {
+			continue
+		}
+		if f[0] == "0" && f[1] == "" { // the cgroup2 tree
+			if isCgroup2(Root) {
+				dirs = append(dirs, filepath.Join(Root, f[2]))
+			} else if u := filepath.Join(Root, "unified"); isCgroup2(u) {
+				dirs = append(dirs, filepath.Join(u, f[2]))
+			}
+			continue
+		}
+		for _, c := range strings.Split(f[1], ",") {
+			if slices.Contains(v1Controllers, c) && isCgroup1(filepath.Join(Root, c)) {
+				dirs = append(dirs, filepath.Join(Root, c, f[2]))
+			}
+		}
+	}
+	return dirs, nil
+}
+
+// MoveTo writes pid into the cgroup.procs of every directory of dirs.
+func MoveTo(pid int, dirs []string) error {
+	s := []byte(strconv.Itoa(pid))
+	for _, d := range dirs {
+		if err := os.WriteFile(filepath.Join(d, "cgroup.procs"), s, 0); err != nil {
+			return fmt.Errorf("move pid %d to cgroup %s: %w", pid, d, err)
+		}
+	}
+	return nil
 }

@@ -1,12 +1,16 @@
 package vserver
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -15,6 +19,7 @@ import (
 	vctx "github.com/vservers/vserver/context"
 	"github.com/vservers/vserver/images"
 	"github.com/vservers/vserver/internal/cgroup"
+	"github.com/vservers/vserver/internal/systemd"
 )
 
 // Options are what every lifecycle call needs.
@@ -186,7 +191,16 @@ func monitor(o Options, name string, console Console, initArgs []string, ready f
 		if err := writeState(o.Paths, st); err != nil {
 			o.Log.Warn("write state", "vserver", name, "err", err)
 		}
+		if initArgs == nil {
+			// "Up" means vinit hears its signals: one sent before it
+			// caught them would be lost (a real-time one, machinectl's
+			// poweroff, silently) or would end it.
+			if err := waitCaught(c.Pid, 10*time.Second, unix.SIGTERM, unix.Signal(34+4)); err != nil {
+				o.Log.Warn("the guest's init does not catch its signals yet", "vserver", name, "err", err)
+			}
+		}
 		o.Log.Info("started", "vserver", name, "pid", c.Pid, "boot", st.Boots)
+		registered := register(o, name, c, rootDir)
 		ready(nil)
 
 		exited := make(chan syscall.WaitStatus, 1)
@@ -216,6 +230,9 @@ func monitor(o Options, name string, console Console, initArgs []string, ready f
 				break wait
 			}
 		}
+		if registered {
+			unregister(o, name)
+		}
 		out := outcome(ws)
 		st.LastExit = describe(ws)
 		o.Log.Info("guest ended", "vserver", name, "how", st.LastExit, "outcome", out)
@@ -230,6 +247,63 @@ func monitor(o Options, name string, console Console, initArgs []string, ready f
 			out = Poweroff // we asked it to end, and it did
 		}
 		return out, ws, removeState(o.Paths, name)
+	}
+}
+
+// waitCaught waits until process pid has handlers for every one of sigs,
+// as /proc/PID/status's SigCgt mask shows.
+func waitCaught(pid int, timeout time.Duration, sigs ...unix.Signal) error {
+	var want uint64
+	for _, s := range sigs {
+		want |= 1 << (uint(s) - 1)
+	}
+	file := "/proc/" + strconv.Itoa(pid) + "/status"
+	for deadline := time.Now().Add(timeout); ; {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return err
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "SigCgt:"); ok {
+				if m, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64); err == nil && m&want == want {
+					return nil
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("pid %d: no handler for %v after %v", pid, sigs, timeout)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// register tells systemd-machined about the running guest, on a host that
+// runs systemd, so machinectl lists it and can power it off, reboot or
+// terminate it. A failure is logged, not fatal: the guest runs regardless.
+func register(o Options, name string, c *vctx.Context, root string) bool {
+	if !systemd.Booted() {
+		return false
+	}
+	m := systemd.Machine{Root: root}
+	if c.Undo.HostIf != "" {
+		if ifi, err := net.InterfaceByName(c.Undo.HostIf); err == nil {
+			m.IfIndices = []int{ifi.Index}
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := systemd.RegisterMachine(ctx, name, c.Pid, m); err != nil {
+		o.Log.Warn("register with systemd-machined", "vserver", name, "err", err)
+		return false
+	}
+	return true
+}
+
+func unregister(o Options, name string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := systemd.UnregisterMachine(ctx, name); err != nil {
+		o.Log.Debug("unregister from systemd-machined", "vserver", name, "err", err)
 	}
 }
 
