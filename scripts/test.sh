@@ -27,3 +27,5 @@ go test -run '^$' -fuzz '^FuzzParse$' -fuzztime 10s -fuzzminimizetime 1s ./units
 go test -run '^$' -fuzz '^FuzzImportTar$' -fuzztime 10s -fuzzminimizetime 1s ./images
 
 bash scripts/vmtest.sh
+
+bash scripts/vmtest-host.sh

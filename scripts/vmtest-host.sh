@@ -38,4 +38,4 @@ fi
 exit \$status
 INVM
 echo "== host integration tests in a systemd + cgroup v2 VM (emulated: slow)"
-VMTEST_PACKAGES="busybox-static" "$vmtest" --timeout 900 --share "$here" --share "$out" -- sh "$out/in-vm.sh"
+VMTEST_PACKAGES="busybox-static xfsprogs e2fsprogs" "$vmtest" --timeout 900 --share "$here" --share "$out" -- sh "$out/in-vm.sh"

@@ -21,7 +21,7 @@ fi
 out=$(mktemp -d /tmp/vhost-vmtest.XXXXXX)
 trap 'rm -rf "$out"' EXIT
 export CGO_ENABLED=0
-for p in internal/cgroup context cmd/vhost; do
+for p in internal/cgroup internal/quota context cmd/vhost; do
 	go test -c -o "$out/$(basename $p).test" "./$p"
 done
 go build -o "$out/" ./cmd/vhost ./cmd/vinit ./context/internal/trampoline
@@ -29,7 +29,7 @@ here=$(pwd)
 cat > "$out/in-vm.sh" <<INVM
 echo "cgroup: \$(stat -fc %T /sys/fs/cgroup), PID 1: \$(cat /proc/1/comm)"
 status=0
-for p in internal/cgroup context cmd/vhost; do
+for p in internal/cgroup internal/quota context cmd/vhost; do
 	cd "$here/\$p"
 	echo "--- \$p"
 	# The images' tool tests need umoci and skopeo, and the host service
@@ -42,5 +42,5 @@ done
 exit \$status
 INVM
 echo "== go test in a systemd + cgroup v2 VM (emulated: slow)"
-VMTEST_PACKAGES="busybox-static" "$vmtest" --timeout 900 --share "$here" --share "$out" \
+VMTEST_PACKAGES="busybox-static xfsprogs e2fsprogs" "$vmtest" --timeout 900 --share "$here" --share "$out" \
 	--env VHOST_TEST_BINDIR="$out" --env VHOST_TEST_TRAMPOLINE="$out/trampoline" -- sh "$out/in-vm.sh"

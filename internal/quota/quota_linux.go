@@ -188,7 +188,12 @@ func supported(f *os.File) error {
 	}
 	var stat [128]byte // struct fs_quota_stat, 80 bytes
 	err := quotactl(f, qXGetQStat, 0, unsafe.Pointer(&stat[0]))
-	if err == unix.ENOSYS { // no quota operations for this filesystem
+	if err == unix.ENOSYS { // no quota operations here
+		// An xfs that has them in its kernel says ENOSYS too when it was
+		// mounted without quotas: /proc/fs/xfs/xqmstat tells the two apart.
+		if _, serr := os.Stat("/proc/fs/xfs/xqmstat"); fsName(f) == "xfs" && serr == nil {
+			return fmt.Errorf("%w: the xfs holding %s does not keep quotas; mount it with -o prjquota", ErrUnsupported, f.Name())
+		}
 		return fmt.Errorf("%w: the %s holding %s has no quota support in this kernel (xfs needs CONFIG_XFS_QUOTA, ext4 CONFIG_QUOTA)", ErrUnsupported, fsName(f), f.Name())
 	}
 	if err != nil {
