@@ -52,7 +52,7 @@ func statusCmd(g *globals, args []string) error {
 // problems below the table.
 func printStatus(w io.Writer, infos []vserver.Info) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CTX\tPROC\tVSZ\tRSS\tuserTIME\tsysTIME\tUPTIME\tNAME\tSTATUS\tADDRESSES\tIMAGE")
+	fmt.Fprintln(tw, "CTX\tPROC\tVSZ\tRSS\tuserTIME\tsysTIME\tUPTIME\tNAME\tSTATUS\tDISK\tADDRESSES\tIMAGE")
 	for _, in := range infos {
 		ctx := "-"
 		if in.Context != 0 {
@@ -65,8 +65,12 @@ func printStatus(w io.Writer, infos []vserver.Info) error {
 			user, sys = cpuTime(in.Usage.CPUUser), cpuTime(in.Usage.CPUSystem)
 			up = time.Duration(in.Uptime).String()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ctx, procs, vsz, rss, user, sys, up,
-			in.Name, in.Status, orDash(strings.Join(in.Addresses, ",")), orDash(in.Image))
+		disk := humanBytes(in.Disk)
+		if in.DiskLimit > 0 {
+			disk += "/" + humanBytes(in.DiskLimit)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ctx, procs, vsz, rss, user, sys, up,
+			in.Name, in.Status, disk, orDash(strings.Join(in.Addresses, ",")), orDash(in.Image))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

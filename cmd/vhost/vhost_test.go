@@ -838,3 +838,72 @@ func TestRunACommandInAFreshContext(t *testing.T) {
 	}
 	assertGone(t, h.root, name, vctx.Undo{Cgroup: "vhost/" + name, HostIf: vctx.HostIfName(name)})
 }
+
+func TestDiskLimitHoldsOrIsRefused(t *testing.T) {
+	h := newHost(t)
+	name, other := testName("dsk"), testName("dsko")
+	cfgDir := filepath.Join(h.root, "etc/vhost/vservers")
+	os.WriteFile(filepath.Join(cfgDir, name+".yaml"), []byte("image: demo\ncontext: 31\nnetwork:\n  mode: none\nlimits:\n  disk: 8M\n"), 0o644)
+	exec.Command("modprobe", "xfs").Run() // /proc/fs/xfs appears with the module
+	if _, err := os.Stat("/proc/fs/xfs/xqmstat"); err != nil {
+		// No xfs quotas in this kernel (this build machine): the limit is
+		// refused with the reason, and nothing is made.
+		t.Log("no xfs quotas in this kernel: checking the refusal")
+		out, code := h.vhost("start", name)
+		if code == 0 || !strings.Contains(out, "limits.disk: can't be enforced") {
+			t.Fatalf("start with a disk limit here: exit %d: %s", code, out)
+		}
+		if _, err := os.Stat(filepath.Join(h.root, "var/lib/vhost/vservers", name)); err == nil {
+			t.Error("a refused start made the vserver's layer")
+		}
+		assertGone(t, h.root, name, vctx.Undo{Cgroup: "vhost/" + name})
+		return
+	}
+	t.Log("xfs quotas: checking the limit")
+	// The vservers' layers on an xfs with project quotas.
+	dir := t.TempDir()
+	img := filepath.Join(dir, "xfs.img")
+	f, _ := os.Create(img)
+	f.Truncate(300 << 20)
+	f.Close()
+	run := func(name string, args ...string) string {
+		t.Helper()
+		out, err := exec.Command(name, args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	run("mkfs.xfs", "-q", img)
+	loop := run("losetup", "--find", "--show", img)
+	t.Cleanup(func() { exec.Command("losetup", "-d", loop).Run() })
+	layers := filepath.Join(h.root, "var/lib/vhost/vservers")
+	os.MkdirAll(layers, 0o700)
+	run("mount", "-o", "prjquota", loop, layers)
+	t.Cleanup(func() { syscall.Unmount(layers, 0) })
+
+	h.ok("start", name)
+	st := h.state(name)
+	t.Cleanup(func() { h.vhost("stop", name); assertGone(t, h.root, name, st.Undo) })
+	h.start(other, "10.77.0.31")
+	// Guest root (without CAP_SYS_RESOURCE) writes 20 MB under an 8M limit.
+	out, _ := h.vhost("exec", name, "--", "sh", "-c", "dd if=/dev/zero of=/root/big bs=64k count=320 2>&1; ls -l /root/big")
+	if !strings.Contains(out, "Disk quota exceeded") && !strings.Contains(out, "No space left") {
+		t.Fatalf("20 MB under an 8M disk limit:\n%s", out)
+	}
+	h.ok("exec", other, "--", "sh", "-c", "dd if=/dev/zero of=/root/big bs=64k count=160 2>/dev/null")
+	var infos []vserver.Info
+	json.Unmarshal([]byte(h.ok("status", "--json")), &infos)
+	for _, in := range infos {
+		switch in.Name {
+		case name:
+			if in.DiskLimit != 8<<20 || in.Disk <= 7<<20 || in.Disk > 8<<20 {
+				t.Errorf("%s: disk %d of %d, want close to the 8M limit", in.Name, in.Disk, in.DiskLimit)
+			}
+		case other:
+			if in.Disk < 10<<20 || in.DiskLimit != 0 {
+				t.Errorf("%s: disk %d (limit %d), want its own 10 MB and no limit", in.Name, in.Disk, in.DiskLimit)
+			}
+		}
+	}
+}

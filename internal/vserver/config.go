@@ -87,6 +87,9 @@ type LimitsConfig struct {
 	CPUWeight uint64  `yaml:"cpu_weight"`
 	CPUQuota  float64 `yaml:"cpu_quota"`
 	IOWeight  uint64  `yaml:"io_weight"`
+	// Disk bounds what the vserver writes over its image, with a project
+	// quota whose id is the context id.
+	Disk Bytes
 }
 
 // Bytes is a size: a number of bytes, or one with a K, M, G or T suffix
@@ -207,6 +210,9 @@ func Parse(file string, data []byte) (*Config, error) {
 		if !filepath.IsAbs(m.Target) || filepath.Clean(m.Target) == "/" {
 			errs.Append(doc.Errorf(f+".target", "want an absolute path in the guest other than /, got %q", m.Target))
 		}
+	}
+	if cfg.Limits.Disk > 0 && cfg.Context == 0 {
+		errs.Append(doc.Errorf("limits.disk", "a disk limit needs a context id (context: N), the project id of its quota"))
 	}
 	if w := cfg.Limits.IOWeight; w != 0 && (w < 1 || w > 10000) {
 		errs.Append(doc.Errorf("limits.io_weight", "want 1 to 10000, got %d", w))

@@ -16,7 +16,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	vctx "github.com/vservers/vserver/context"
+	"github.com/vservers/vserver/images"
 	"github.com/vservers/vserver/internal/cgroup"
+	"github.com/vservers/vserver/internal/quota"
 )
 
 // ReadyFd is the fd on which a detached monitor reports whether its guest
@@ -190,7 +192,9 @@ type Info struct {
 	Boots     int          `json:"boots,omitempty"`
 	Procs     int          `json:"procs,omitempty"` // processes in its PID namespace
 	Usage     cgroup.Usage `json:"usage"`           // of its cgroup; Usage.Pids counts tasks (threads)
-	VSZ       int64        `json:"vsz,omitempty"`   // summed over the context's processes, bytes
+	Disk      int64        `json:"disk"`            // bytes the vserver wrote over its image
+	DiskLimit int64        `json:"disk_limit,omitempty"`
+	VSZ       int64        `json:"vsz,omitempty"` // summed over the context's processes, bytes
 	RSS       int64        `json:"rss,omitempty"`
 	Problem   string       `json:"problem,omitempty"` // a broken config, a killed monitor
 }
@@ -228,10 +232,21 @@ func List(o Options) ([]Info, error) {
 // Describe tells what vserver name is doing.
 func Describe(o Options, name string) Info {
 	in := Info{Name: name, Status: StatusStopped}
+	upper := filepath.Join(o.Paths.VserverDir(name), "upper")
 	if cfg, err := Load(o.Paths, name); err != nil {
 		in.Problem = firstLine(err.Error())
 	} else {
 		in.Image, in.Addresses, in.Autostart, in.Context = cfg.Image, cfg.Network.Addresses, cfg.Autostart, cfg.Context
+		if cfg.Limits.Disk > 0 {
+			if u, err := quota.Get(o.Paths.VserverDir(name), uint32(cfg.Context)); err == nil {
+				in.Disk, in.DiskLimit = int64(u.Bytes), int64(u.LimitBytes)
+			}
+		}
+	}
+	if in.DiskLimit == 0 {
+		if u, err := images.DiskUsage(upper); err == nil {
+			in.Disk = u.Bytes
+		}
 	}
 	st, err := ReadState(o.Paths, name)
 	if err != nil {

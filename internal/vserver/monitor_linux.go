@@ -19,6 +19,7 @@ import (
 	vctx "github.com/vservers/vserver/context"
 	"github.com/vservers/vserver/images"
 	"github.com/vservers/vserver/internal/cgroup"
+	"github.com/vservers/vserver/internal/quota"
 	"github.com/vservers/vserver/internal/systemd"
 )
 
@@ -146,11 +147,27 @@ func monitor(o Options, name string, console Console, initArgs []string, ready f
 	if err != nil {
 		return Failed, 0, cfg.Errorf("image", "%v", err)
 	}
+	if cfg.Limits.Disk > 0 {
+		// Refused before anything is made when this filesystem can't.
+		parent := filepath.Dir(o.Paths.VserverDir(name))
+		if err := os.MkdirAll(parent, 0o700); err != nil {
+			return Failed, 0, err
+		}
+		if err := quota.Supported(parent); err != nil {
+			return Failed, 0, cfg.Errorf("limits.disk", "can't be enforced: %v", err)
+		}
+	}
 	lk, err := lock(o.Paths, name)
 	if err != nil {
 		return Failed, 0, err
 	}
 	defer lk.Close()
+	booted := false
+	defer func() {
+		if !booted { // a start refused after the lock leaves no run directory
+			removeState(o.Paths, name)
+		}
+	}()
 	if old, err := ReadState(o.Paths, name); err == nil {
 		if vctx.Alive(old.Undo) {
 			return Failed, 0, fmt.Errorf("vserver %s: its init (pid %d) runs without a monitor; run vhost stop %s first", name, old.Undo.Pid, name)
@@ -161,7 +178,7 @@ func monitor(o Options, name string, console Console, initArgs []string, ready f
 		}
 	}
 
-	overlay, rootDir, err := prepareLayer(o.Paths, name, img.Rootfs)
+	overlay, rootDir, err := prepareLayer(o.Paths, name, img.Rootfs, cfg)
 	if err != nil {
 		return Failed, 0, err
 	}
@@ -187,6 +204,7 @@ func monitor(o Options, name string, console Console, initArgs []string, ready f
 			removeState(o.Paths, name)
 			return Failed, 0, err
 		}
+		booted = true
 		st.Status = StatusRunning
 		if err := writeState(o.Paths, st); err != nil {
 			o.Log.Warn("write state", "vserver", name, "err", err)
@@ -311,10 +329,28 @@ func unregister(o Options, name string) {
 // lower, if it has none yet: every vserver runs on an overlay of its image,
 // so one image on disk serves many vservers, and what a guest writes stays
 // its own across boots.
-func prepareLayer(p Paths, name, lower string) (*vctx.Overlay, string, error) {
+//
+// With a disk limit the whole vserver directory is one project, tagged
+// before upper/ and work/ exist so that they and everything in them inherit
+// it: overlayfs copies up through work/ and renames into upper/, and xfs
+// refuses renames across projects.
+func prepareLayer(p Paths, name, lower string, cfg *Config) (*vctx.Overlay, string, error) {
 	dir := p.VserverDir(name)
+	_, statErr := os.Stat(filepath.Join(dir, "upper"))
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, "", err
+	}
+	if cfg.Limits.Disk > 0 {
+		id := uint32(cfg.Context)
+		if statErr == nil {
+			if got, err := quota.ProjectID(filepath.Join(dir, "upper")); err != nil || got != id {
+				return nil, "", cfg.Errorf("limits.disk", "the vserver's files predate its disk limit (project %d, not %d): they would not count against it", got, id)
+			}
+		}
+		// Set at every boot: a changed limit takes effect.
+		if err := quota.SetLimit(dir, id, uint64(cfg.Limits.Disk)); err != nil {
+			return nil, "", cfg.Errorf("limits.disk", "can't be enforced: %v", err)
+		}
 	}
 	o := &vctx.Overlay{Lower: lower, Upper: filepath.Join(dir, "upper"), Work: filepath.Join(dir, "work")}
 	root := filepath.Join(dir, "root")
