@@ -38,6 +38,7 @@ type setupConfig struct {
 	InitArgs     []string
 	Env          []string
 	Isolated     bool
+	Shared       bool // the host's network stack: nothing to set up
 	Addresses    []netip.Prefix
 	Gateway4     netip.Addr
 	Gateway6     netip.Addr
@@ -436,6 +437,9 @@ func mount(source, target, fstype string, flags uintptr, data string) error {
 // setupNetwork brings up loopback and, when isolated, the guest's end of the
 // veth pair with its addresses and default routes.
 func setupNetwork(cfg *setupConfig) error {
+	if cfg.Shared {
+		return nil // the host's lo and links: not ours to touch
+	}
 	lo, err := netlink.LinkByName("lo")
 	if err != nil {
 		return fmt.Errorf("find lo: %w", err)

@@ -16,6 +16,10 @@ import (
 const (
 	NetIsolated = "isolated" // own network namespace and a veth pair to the host
 	NetNone     = "none"     // own network namespace with loopback only
+	// NetShared is Linux-VServer's own model: the host's network stack,
+	// with a cgroup-BPF filter that lets the context bind only its own
+	// addresses and turns a bind to the wildcard into its address.
+	NetShared = "shared"
 )
 
 // GuestIf is the name of the guest's end of the veth pair.
@@ -138,12 +142,12 @@ func (s *Spec) validate() error {
 		errs = append(errs, errors.New("no cgroup path"))
 	}
 	switch s.Network.Mode {
-	case NetIsolated, NetNone:
+	case NetIsolated, NetNone, NetShared:
 	default:
-		errs = append(errs, fmt.Errorf("network mode %q: want %s or %s", s.Network.Mode, NetIsolated, NetNone))
+		errs = append(errs, fmt.Errorf("network mode %q: want %s, %s or %s", s.Network.Mode, NetIsolated, NetShared, NetNone))
 	}
-	if s.Network.Mode == NetIsolated && len(s.Network.Addresses) == 0 {
-		errs = append(errs, errors.New("network mode isolated needs at least one address"))
+	if (s.Network.Mode == NetIsolated || s.Network.Mode == NetShared) && len(s.Network.Addresses) == 0 {
+		errs = append(errs, fmt.Errorf("network mode %s needs at least one address", s.Network.Mode))
 	}
 	for _, c := range s.capabilities() {
 		if _, ok := capByName[c]; !ok {
@@ -153,11 +157,21 @@ func (s *Spec) validate() error {
 	return errors.Join(errs...)
 }
 
+// EffectiveCapabilities is the bounding set the context's processes get:
+// Capabilities (or the default), less what the network mode forbids.
+func (s *Spec) EffectiveCapabilities() []string { return s.capabilities() }
+
 func (s *Spec) capabilities() []string {
-	if s.Capabilities == nil {
-		return DefaultCapabilities
+	caps := s.Capabilities
+	if caps == nil {
+		caps = DefaultCapabilities
 	}
-	return s.Capabilities
+	if s.Network.Mode == NetShared {
+		// On the host's stack a raw or packet socket would see and send
+		// past the bind filter.
+		caps = slices.DeleteFunc(slices.Clone(caps), func(c string) bool { return c == "CAP_NET_RAW" })
+	}
+	return caps
 }
 
 // gateway is the host end's address for the family of p.

@@ -18,6 +18,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/vservers/vserver/internal/bindfilter"
 	"github.com/vservers/vserver/internal/cgroup"
 	"github.com/vservers/vserver/internal/systemd"
 )
@@ -59,7 +60,7 @@ func Start(spec *Spec, save func(Undo) error) (_ *Context, err error) {
 	}
 	cfg := &setupConfig{
 		Rootfs: spec.Rootfs, Overlay: spec.Overlay, Mounts: spec.Mounts, Hostname: spec.Hostname, Init: spec.Init, InitArgs: spec.InitArgs,
-		Env: spec.Env, Isolated: spec.Network.Mode == NetIsolated, Addresses: spec.Network.Addresses,
+		Env: spec.Env, Isolated: spec.Network.Mode == NetIsolated, Shared: spec.Network.Mode == NetShared, Addresses: spec.Network.Addresses,
 		Capabilities: spec.capabilities(), NoNewPrivs: spec.NoNewPrivs, Seccomp: spec.Seccomp,
 	}
 	if cfg.Hostname == "" {
@@ -120,7 +121,7 @@ func Start(spec *Spec, save func(Undo) error) (_ *Context, err error) {
 		ExtraFiles: []*os.File{cfgR, errW},
 		Env:        []string{},
 		SysProcAttr: &syscall.SysProcAttr{
-			Cloneflags: unix.CLONE_NEWPID | unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWNET,
+			Cloneflags: cloneFlags(spec.Network.Mode),
 			// Its own session: a terminal's Ctrl-C reaches the host side,
 			// which stops the guest in order, not the guest's init.
 			Setsid: true,
@@ -175,6 +176,13 @@ func Start(spec *Spec, save func(Undo) error) (_ *Context, err error) {
 			return nil, err
 		}
 	}
+	if spec.Network.Mode == NetShared {
+		// Before the stage runs anything: the filter holds from the
+		// first guest instruction, and stays with the cgroup.
+		if err := attachBindFilter(undo.Cgroup, spec.Network.Addresses); err != nil {
+			return nil, fmt.Errorf("context %s: network: %w", spec.Name, err)
+		}
+	}
 	if cfg.Isolated {
 		undo.HostIf = spec.Network.HostIf
 		if undo.HostIf == "" {
@@ -203,6 +211,38 @@ func Start(spec *Spec, save func(Undo) error) (_ *Context, err error) {
 	}
 	c.Undo = undo
 	return c, nil
+}
+
+// cloneFlags are the namespaces a context of network mode gets: all, but
+// the network one when it shares the host's stack.
+func cloneFlags(mode string) uintptr {
+	f := uintptr(unix.CLONE_NEWPID | unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC)
+	if mode != NetShared {
+		f |= unix.CLONE_NEWNET
+	}
+	return f
+}
+
+// attachBindFilter attaches the shared mode's bind filter to the cgroup2
+// directory of the context's cgroup.
+func attachBindFilter(cgPath string, addrs []netip.Prefix) error {
+	g, err := cgroup.Open(cgPath)
+	if err != nil {
+		return err
+	}
+	dir := g.UnifiedDir()
+	if dir == "" {
+		return errors.New("shared mode needs a cgroup2 hierarchy (on v1 hosts, /sys/fs/cgroup/unified)")
+	}
+	var ips []netip.Addr
+	for _, p := range addrs {
+		ips = append(ips, p.Addr())
+	}
+	f, err := bindfilter.Attach(dir, ips)
+	if err != nil {
+		return err
+	}
+	return f.Close() // the programs stay attached to the cgroup
 }
 
 // scopeProps are the limits as a systemd scope's properties.

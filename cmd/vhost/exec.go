@@ -61,12 +61,6 @@ func join(g *globals, name string, argv []string, tty bool) error {
 	if err != nil || !vctx.Alive(st.Undo) {
 		return fmt.Errorf("vserver %s: %w", name, vserver.ErrNotRunning)
 	}
-	// The command gets the guest's seccomp filter unless its config says
-	// none (a config that no longer loads keeps the filter).
-	filtered := true
-	if cfg, err := vserver.Load(vserver.Paths{Root: g.root}, name); err == nil {
-		filtered = cfg.Seccomp != "none"
-	}
 	termName := os.Getenv("TERM")
 	if termName == "" {
 		termName = "linux"
@@ -74,9 +68,11 @@ func join(g *globals, name string, argv []string, tty bool) error {
 	spec := &vctx.ExecSpec{
 		Argv:       argv,
 		LoginShell: argv == nil,
-		Seccomp:    filtered,
-		Env:        []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "TERM=" + termName},
-		Stdin:      os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
+		// What the context's init got, as the monitor recorded it.
+		Capabilities: st.Capabilities,
+		Seccomp:      st.Seccomp,
+		Env:          []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "TERM=" + termName},
+		Stdin:        os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
 	}
 	var p *os.Process
 	var master *os.File

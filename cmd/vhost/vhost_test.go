@@ -907,3 +907,42 @@ func TestDiskLimitHoldsOrIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// Shared mode, Linux-VServer's own: the host's network stack, each context
+// held to its addresses. Loopback addresses keep every packet on this host.
+func TestSharedModeBindsOnlyTheContextsAddresses(t *testing.T) {
+	h := newHost(t)
+	a, b := testName("sha"), testName("shb")
+	for name, addr := range map[string]string{a: "127.77.0.2/32", b: "127.77.0.3/32"} {
+		os.WriteFile(filepath.Join(h.root, "etc/vhost/vservers", name+".yaml"),
+			[]byte("image: demo\nnetwork:\n  mode: shared\n  addresses: ["+addr+"]\nstop_timeout: 5s\n"), 0o644)
+		h.ok("start", name)
+		st := h.state(name)
+		t.Cleanup(func() { h.vhost("stop", name); assertGone(t, h.root, name, st.Undo) })
+	}
+	// Both web servers bound 0.0.0.0:80; each got its own address instead.
+	for name, addr := range map[string]string{a: "127.77.0.2", b: "127.77.0.3"} {
+		if r, err := netlink.RouteGet(net.ParseIP(addr)); err != nil || len(r) != 1 || r[0].LinkIndex != 1 {
+			t.Fatalf("%s is not on this host's loopback: %v %v", addr, r, err)
+		}
+		if page := get(t, "http://"+addr+"/"); page != "hello from vserver "+name+"\n" {
+			t.Errorf("http://%s/ = %q, want %s's page", addr, page, name)
+		}
+	}
+	out, _ := h.vhost("exec", a, "--", "sh", "-c", `httpd -f -p 127.77.0.3:8081 2>&1; httpd -f -p 127.0.0.9:8081 2>&1; grep -c . /proc/net/dev`)
+	if strings.Count(out, "Operation not permitted") != 2 {
+		t.Errorf("binding another context's or any other address from %s:\n%s", a, out)
+	}
+	// No network namespace of its own: it sees the host's links.
+	hostLinks, _ := netlink.LinkList()
+	if !strings.HasSuffix(strings.TrimSpace(out), fmt.Sprint(len(hostLinks)+2)) {
+		t.Errorf("the guest's /proc/net/dev is not the host's (%d links):\n%s", len(hostLinks), out)
+	}
+	// And without CAP_NET_RAW it can't step around the filter.
+	out, _ = h.vhost("exec", a, "--", "sh", "-c", "grep CapBnd /proc/self/status")
+	var bnd uint64
+	fmt.Sscanf(strings.TrimPrefix(strings.TrimSpace(out), "CapBnd:"), "%x", &bnd)
+	if bnd&(1<<13) != 0 { // CAP_NET_RAW
+		t.Errorf("shared mode guest keeps CAP_NET_RAW: %s", out)
+	}
+}

@@ -158,12 +158,19 @@ func Parse(file string, data []byte) (*Config, error) {
 		if len(cfg.Network.Addresses) == 0 {
 			errs.Append(doc.Errorf("network.addresses", "isolated mode needs at least one address"))
 		}
+	case vctx.NetShared:
+		if len(cfg.Network.Addresses) == 0 {
+			errs.Append(doc.Errorf("network.addresses", "shared mode needs at least one address (the host's) the context may use"))
+		}
+		if cfg.Network.Gateway != "" {
+			errs.Append(doc.Errorf("network.gateway", "shared mode uses the host's routes: no gateway"))
+		}
 	case vctx.NetNone:
 		if len(cfg.Network.Addresses) > 0 {
 			errs.Append(doc.Errorf("network.addresses", "mode none has no addresses"))
 		}
 	default:
-		errs.Append(doc.Errorf("network.mode", "want isolated or none, got %q", cfg.Network.Mode))
+		errs.Append(doc.Errorf("network.mode", "want isolated, shared or none, got %q", cfg.Network.Mode))
 	}
 	for i, a := range cfg.Network.Addresses {
 		p, err := netip.ParsePrefix(a)

@@ -199,6 +199,7 @@ func monitor(o Options, name string, console Console, initArgs []string, ready f
 		spec.Rootfs, spec.Overlay, spec.Init, spec.InitArgs = rootDir, overlay, o.Vinit, initArgs
 		spec.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "container=vhost", "TERM=" + termOf()}
 		spec.Stdin, spec.Stdout, spec.Stderr = console.Stdin, console.Stdout, console.Stderr
+		st.Capabilities, st.Seccomp = spec.EffectiveCapabilities(), spec.Seccomp
 		c, err := vctx.Start(spec, func(u vctx.Undo) error { st.Undo = u; return writeState(o.Paths, st) })
 		if err != nil {
 			removeState(o.Paths, name)

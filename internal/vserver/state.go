@@ -30,6 +30,10 @@ type State struct {
 	Monitor      int       `json:"monitor_pid"`
 	MonitorStart uint64    `json:"monitor_start_time"`
 	Undo         vctx.Undo `json:"undo"`
+	// Capabilities and Seccomp are what the context's processes got, for
+	// vhost exec to give its commands the same.
+	Capabilities []string  `json:"capabilities"`
+	Seccomp      bool      `json:"seccomp"`
 	Started      time.Time `json:"started"` // when the current boot began
 	Boots        int       `json:"boots"`   // 1 plus the guest's reboots
 	LastExit     string    `json:"last_exit,omitempty"`
