@@ -32,7 +32,8 @@ cleanup() {
 	rm -rf "$work"
 }
 trap cleanup EXIT
-CGO_ENABLED=0 go build -trimpath -o "$work/" ./cmd/vhost ./cmd/vinit
+CGO_ENABLED=0 go build -trimpath -o "$work/" ./cmd/vhost
+CGO_ENABLED=0 go build -trimpath -ldflags="$VINIT_LDFLAGS" -o "$work/" ./cmd/vinit
 V="$work/vhost --root $R"
 $V image build bench --from busybox >/dev/null
 rootfs=$R/var/lib/vhost/images/bench/rootfs
