@@ -7,7 +7,7 @@
 #
 #   sudo bash bench/context/run.sh [RUNS]
 #
-# Guests use 10.77.0.100-199, routed only to their own veths. Everything
+# Guests use 10.77.0.100-209, routed only to their own veths. Everything
 # lives in a temporary root; /run of that root is a tmpfs, as /run is on a
 # real host. Peers come from Debian: bubblewrap, crun, systemd-container,
 # hyperfine.
@@ -101,26 +101,26 @@ echo "== 3. 100 vservers at once"
 sync; echo 3 >/proc/sys/vm/drop_caches
 before=$(awk '/MemAvailable/{print $2}' /proc/meminfo)
 t0=$(date +%s%N)
-for i in $(seq 100 199); do
+for i in $(seq 110 209); do
 	n=m$i
 	printf 'image: demo100\nnetwork:\n  addresses: [10.77.0.%d/24]\n' "$i" >"$R/etc/vhost/vservers/$n.yaml"
 done
 $V image build demo100 --from busybox --units examples/demo/units >/dev/null
-for i in $(seq 100 199); do $V start m$i; done
+for i in $(seq 110 209); do $V start m$i; done
 t1=$(date +%s%N)
 sleep 5
 after=$(awk '/MemAvailable/{print $2}' /proc/meminfo)
 running=$($V status --json | jq '[.[] | select(.status=="running")] | length')
 rss=$($V status --json | jq '[.[] | .rss // 0] | add')
-mon=$(for i in $(seq 100 199); do p=$(jq -r .monitor_pid "$R/run/vhost/m$i/state.json"); awk '/VmRSS/{print $2}' /proc/$p/status; done | awk '{s+=$1} END{print s}')
+mon=$(for i in $(seq 110 209); do p=$(jq -r .monitor_pid "$R/run/vhost/m$i/state.json"); awk '/VmRSS/{print $2}' /proc/$p/status; done | awk '{s+=$1} END{print s}')
 echo "  $running of 100 running, started in $(( (t1 - t0) / 1000000 )) ms"
 echo "  MemAvailable dropped by $(( (before - after) / 1024 )) MiB: $(( (before - after) / 100 )) KiB a vserver"
 echo "  guest processes' RSS: $(( rss / 1048576 )) MiB in all; monitors' RSS: $(( mon / 1024 )) MiB in all"
 routed=0
-for i in 100 150 199; do
+for i in 110 160 209; do
 	ip route get 10.77.0.$i | grep -q "dev vh-m$i " && curl -s --max-time 2 "http://10.77.0.$i/" | grep -q "m$i" && routed=$((routed+1))
 done
 echo "  pages fetched from 3 sampled guests: $routed of 3"
 t0=$(date +%s%N)
-for i in $(seq 100 199); do $V stop m$i; done
+for i in $(seq 110 209); do $V stop m$i; done
 echo "  stopped all in $(( ($(date +%s%N) - t0) / 1000000 )) ms"
