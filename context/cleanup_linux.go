@@ -3,15 +3,13 @@ package context
 import (
 	"errors"
 	"fmt"
-	"os"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/vservers/vserver/internal/cgroup"
+	"github.com/vservers/vserver/internal/proc"
 )
 
 // Cleanup removes everything u records: it kills the context's init (when
@@ -54,8 +52,8 @@ func Alive(u Undo) bool {
 	if u.Pid <= 0 {
 		return false
 	}
-	st, state, err := procStat(u.Pid)
-	return err == nil && st == u.StartTime && state != 'Z' && state != 'X'
+	st, err := proc.ReadStat(u.Pid)
+	return err == nil && st.StartTime == u.StartTime && st.State != 'Z' && st.State != 'X'
 }
 
 // killAndWait SIGKILLs pid and waits until it has exited. In a PID namespace
@@ -99,27 +97,6 @@ func WaitPidfd(fd int, timeout time.Duration) error {
 // ProcStartTime is the start time of pid in clock ticks since boot (field 22
 // of /proc/PID/stat): with the PID it names one process for good.
 func ProcStartTime(pid int) (uint64, error) {
-	st, _, err := procStat(pid)
-	return st, err
-}
-
-// procStat reads the start time and the state letter of pid.
-func procStat(pid int) (uint64, byte, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, 0, err
-	}
-	// The command name (field 2) may hold spaces and parentheses: skip
-	// past its last ')'.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, 0, fmt.Errorf("parse /proc/%d/stat", pid)
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 20 || len(f[0]) != 1 {
-		return 0, 0, fmt.Errorf("parse /proc/%d/stat", pid)
-	}
-	st, err := strconv.ParseUint(f[19], 10, 64)
-	return st, f[0][0], err
+	st, err := proc.ReadStat(pid)
+	return st.StartTime, err
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"syscall"
@@ -12,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vservers/vserver/internal/cgroup"
+	"github.com/vservers/vserver/internal/proc"
 	"github.com/vservers/vserver/internal/seccomp"
 )
 
@@ -133,9 +133,10 @@ func execLocked(u Undo, spec *ExecSpec, tty bool) (_ *os.Process, master *os.Fil
 	if len(argv) == 0 {
 		argv = []string{rootShell(), "-l"}
 	}
-	path, err := lookPath(argv[0], spec.Env)
+	// Looked up on this thread: in the guest's files.
+	path, err := proc.LookPath(argv[0], spec.Env)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("exec %s in the context: %w", argv[0], err)
 	}
 	files := []*os.File{orDevNull(spec.Stdin), orDevNull(spec.Stdout), orDevNull(spec.Stderr)}
 	sys := &syscall.SysProcAttr{Setsid: spec.Setsid || spec.Ctty, Setctty: spec.Ctty}
@@ -203,27 +204,6 @@ func rootShell() string {
 		}
 	}
 	return "/bin/sh"
-}
-
-// lookPath finds file in the PATH of env, as seen from the calling thread
-// (inside the context).
-func lookPath(file string, env []string) (string, error) {
-	if strings.Contains(file, "/") {
-		return file, nil
-	}
-	path := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-	for _, kv := range env {
-		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
-			path = v
-		}
-	}
-	for _, dir := range filepath.SplitList(path) {
-		p := filepath.Join(dir, file)
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("exec %s: not found in the context's PATH", file)
 }
 
 // AddToCgroup moves pid into the context's cgroup, so the context's limits

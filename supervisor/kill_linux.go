@@ -6,11 +6,11 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	procfs "github.com/vservers/vserver/internal/proc"
 	"github.com/vservers/vserver/reaper"
 )
 
@@ -79,20 +79,6 @@ func descendants(pid int) []int {
 
 // ppid reads the parent of pid from /proc/PID/stat.
 func ppid(pid int) (int, bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, false
-	}
-	// The command name, in parentheses, may itself hold spaces and ')'.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, false
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 2 {
-		return 0, false
-	}
-	pp, err := strconv.Atoi(f[1])
-	return pp, err == nil
+	st, err := procfs.ReadStat(pid)
+	return st.PPid, err == nil
 }

@@ -10,13 +10,13 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	procfs "github.com/vservers/vserver/internal/proc"
 	"github.com/vservers/vserver/reaper"
 	"github.com/vservers/vserver/units"
 )
@@ -36,7 +36,7 @@ type forker struct {
 // execve has succeeded (os.StartProcess waits for that on a close-on-exec
 // pipe) or with the reason it failed.
 func (f *forker) spawn(u *units.Unit, env []string, out *os.File) (proc, error) {
-	path, err := lookPath(u.Exec[0], env)
+	path, err := procfs.LookPath(u.Exec[0], env)
 	if err != nil {
 		return nil, err
 	}
@@ -159,7 +159,7 @@ func (f *forker) probe(ctx context.Context, u *units.Unit, env []string) error {
 		return c.Close()
 	}
 	argv := u.Ready.Exec
-	path, err := lookPath(argv[0], env)
+	path, err := procfs.LookPath(argv[0], env)
 	if err != nil {
 		return fmt.Errorf("ready probe: %w", err)
 	}
@@ -282,30 +282,6 @@ func (p *process) Release() {
 	if p.cgroup != "" {
 		cgroupRemove(p.cgroup)
 	}
-}
-
-// lookPath finds file in the PATH of env, the service's environment (not
-// vinit's own).
-func lookPath(file string, env []string) (string, error) {
-	if strings.Contains(file, "/") {
-		return file, nil
-	}
-	pathList := ""
-	for _, kv := range env {
-		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
-			pathList = v
-		}
-	}
-	for _, dir := range filepath.SplitList(pathList) {
-		if dir == "" {
-			dir = "."
-		}
-		p := filepath.Join(dir, file)
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("look up %s in PATH %q: %w", file, pathList, os.ErrNotExist)
 }
 
 // credential resolves u's User, Group and Groups; nil means run as root.

@@ -1,9 +1,10 @@
 package single
 
 import (
-	"bytes"
 	"os"
 	"strconv"
+
+	"github.com/vservers/vserver/internal/proc"
 
 	"golang.org/x/sys/unix"
 )
@@ -88,20 +89,8 @@ func allPids() []int {
 
 // parentOf reads the parent PID from /proc/PID/stat.
 func parentOf(pid int) (int, bool) {
-	b, err := os.ReadFile("/proc/" + itoa(pid) + "/stat")
-	if err != nil {
-		return 0, false
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, false
-	}
-	f := bytes.Fields(b[i+1:]) // state, ppid, ...
-	if len(f) < 2 {
-		return 0, false
-	}
-	ppid, err := strconv.Atoi(string(f[1]))
-	return ppid, err == nil
+	st, err := proc.ReadStat(pid)
+	return st.PPid, err == nil
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

@@ -7,13 +7,12 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"os/exec"
 	"os/signal"
 	"slices"
-	"strings"
 	"syscall"
 	"time"
 
+	"github.com/vservers/vserver/internal/proc"
 	"github.com/vservers/vserver/reaper"
 	"golang.org/x/sys/unix"
 )
@@ -229,16 +228,10 @@ func waitChildless(r *reaper.Reaper, d time.Duration) bool {
 	return r.WaitChildless(ctx) == nil
 }
 
-// lookPath finds the command as execvp(3) would: a name without a slash in
-// $PATH (a match in "." accepted, as a shell does), anything else as is.
+// lookPath finds the command as execvp(3) would, in the environment the
+// child gets (vinit's own).
 func lookPath(name string) (string, error) {
-	if strings.Contains(name, "/") {
-		return name, nil
-	}
-	path, err := exec.LookPath(name)
-	if errors.Is(err, exec.ErrDot) {
-		err = nil
-	}
+	path, err := proc.LookPath(name, os.Environ())
 	if err != nil {
 		return "", fmt.Errorf("start %s: %w", name, err)
 	}

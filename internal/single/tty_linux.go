@@ -6,6 +6,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/vservers/vserver/internal/proc"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -124,15 +126,6 @@ func (t *terminal) restore(child int) {
 // stopped reports whether pid is stopped by a signal (state T in
 // /proc/PID/stat; "t", a tracing stop, is not).
 func stopped(pid int) bool {
-	b, err := os.ReadFile("/proc/" + itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	// The state follows the last ')': "PID (COMM) S ...".
-	for i := len(b) - 1; i >= 0; i-- {
-		if b[i] == ')' {
-			return i+2 < len(b) && b[i+2] == 'T'
-		}
-	}
-	return false
+	st, err := proc.ReadStat(pid)
+	return err == nil && st.State == 'T'
 }
