@@ -28,7 +28,7 @@ func init() {
 		usage: "daemon [run|start|stop [--keep-guests]|status] [--parallel N] [--stop-timeout D]",
 		run:   daemonCmd,
 	}
-	commands["daemon-monitor"] = command{usage: "daemon-monitor NAME", hidden: true, run: daemonMonitorCmd}
+	commands["daemon-monitor"] = command{usage: "daemon-monitor NAME", hidden: true, run: monitorCmd}
 	commands["list"] = command{usage: "list", run: listCmd}
 }
 
@@ -301,36 +301,6 @@ func daemonStatus(g *globals) error {
 	}
 	fmt.Printf("vhost daemon is running (pid %d)\n", pid)
 	return printList(g)
-}
-
-// daemonMonitorCmd is the monitor the daemon spawns: `vhost monitor` plus
-// a scope of its own on systemd hosts, machined registration, and the
-// exit record the daemon's restart policy reads.
-func daemonMonitorCmd(g *globals, args []string) error {
-	name, err := oneName(args)
-	if err != nil {
-		return err
-	}
-	ready := os.NewFile(vserver.ReadyFd, "ready")
-	report := func(err error) {
-		if ready == nil {
-			return
-		}
-		if err != nil {
-			fmt.Fprintln(ready, err)
-		} else {
-			fmt.Fprintln(ready, "ok")
-		}
-		ready.Close()
-		ready = nil
-	}
-	o, err := g.options()
-	if err != nil {
-		report(err)
-		return err
-	}
-	o.Log = daemonLog()
-	return hostd.RunMonitor(o, name, systemd.Booted(), report)
 }
 
 // listCmd shows every vserver with what the daemon does with it: whether

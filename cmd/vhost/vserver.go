@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/vservers/vserver/internal/hostd"
+	"github.com/vservers/vserver/internal/systemd"
 	"github.com/vservers/vserver/internal/vserver"
 )
 
@@ -121,15 +123,30 @@ func runCmd(g *globals, args []string) error {
 	return nil
 }
 
-// monitorCmd is what start runs, detached: the monitor of one vserver. It
-// reports on vserver.ReadyFd whether the guest came up.
+// monitorCmd is what start and the daemon run, detached: the monitor of
+// one vserver (under systemd in a scope of its own, so stopping the daemon
+// does not take it along). It reports on vserver.ReadyFd whether the guest
+// came up.
 func monitorCmd(g *globals, args []string) error {
 	name, err := oneName(args)
 	if err != nil {
 		return err
 	}
+	report := readyReporter()
+	o, err := g.options()
+	if err != nil {
+		report(err)
+		return err
+	}
+	o.Log = daemonLog()
+	return hostd.RunMonitor(o, name, systemd.Booted(), report)
+}
+
+// readyReporter reports, once, on the inherited vserver.ReadyFd whether the
+// guest came up: "ok", or the error.
+func readyReporter() func(error) {
 	ready := os.NewFile(vserver.ReadyFd, "ready")
-	report := func(err error) {
+	return func(err error) {
 		if ready == nil {
 			return
 		}
@@ -139,14 +156,8 @@ func monitorCmd(g *globals, args []string) error {
 			fmt.Fprintln(ready, "ok")
 		}
 		ready.Close()
+		ready = nil
 	}
-	o, err := g.options()
-	if err != nil {
-		report(err)
-		return err
-	}
-	_, err = vserver.Monitor(o, name, vserver.Console{Stdout: os.Stdout, Stderr: os.Stderr}, report)
-	return err
 }
 
 func stopCmd(g *globals, args []string) error {

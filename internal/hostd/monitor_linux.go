@@ -3,15 +3,12 @@ package hostd
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"net"
 	"os"
 	"os/signal"
 	"time"
 
 	"golang.org/x/sys/unix"
 
-	vctx "github.com/vservers/vserver/context"
 	"github.com/vservers/vserver/internal/systemd"
 	"github.com/vservers/vserver/internal/vserver"
 )
@@ -26,9 +23,9 @@ func MonitorUnit(name string) string { return "vhostmon-" + name + ".scope" }
 // `vhost daemon-monitor NAME` command): vserver.Monitor plus the host's
 // bookkeeping. With useSystemd it first moves itself out of the daemon's
 // cgroup into MonitorUnit(name), so stopping or restarting vhost.service
-// does not kill it, and registers the guest with systemd-machined once its
-// init runs. When the monitor is done it writes the ExitRecord the daemon
-// decides restarts by. ready is called as vserver.Monitor calls it.
+// does not kill it (vserver.Monitor registers each boot's init with
+// systemd-machined). When the monitor is done it writes the ExitRecord the
+// daemon decides restarts by. ready is called as vserver.Monitor calls it.
 func RunMonitor(o vserver.Options, name string, useSystemd bool, ready func(error)) error {
 	log := o.Log.With("vserver", name)
 	// Before anything can ask us to stop: a SIGTERM from here on is a
@@ -49,20 +46,7 @@ func RunMonitor(o vserver.Options, name string, useSystemd bool, ready func(erro
 			return err
 		}
 	}
-	registered := false
-	out, err := vserver.Monitor(o, name, vserver.Console{Stdout: os.Stdout, Stderr: os.Stderr}, func(err error) {
-		if err == nil && useSystemd {
-			registered = register(o.Paths, name, log)
-		}
-		ready(err)
-	})
-	if registered {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if uerr := systemd.UnregisterMachine(ctx, name); uerr != nil {
-			log.Warn("unregister from systemd-machined", "err", uerr)
-		}
-		cancel()
-	}
+	out, err := vserver.Monitor(o, name, vserver.Console{Stdout: os.Stdout, Stderr: os.Stderr}, ready)
 	rec := ExitRecord{Outcome: out, Time: time.Now()}
 	select {
 	case <-sigs:
@@ -76,34 +60,4 @@ func RunMonitor(o vserver.Options, name string, useSystemd bool, ready func(erro
 		log.Warn("record how the guest ended", "err", werr)
 	}
 	return err
-}
-
-// register registers the running guest with systemd-machined when its
-// init is in the guest's own scope, vhost-NAME.scope: machined makes the
-// leader's unit the machine's, and any other unit (the monitor's, the
-// daemon's) must not be what `machinectl terminate` stops.
-func register(p vserver.Paths, name string, log *slog.Logger) bool {
-	st, err := vserver.ReadState(p, name)
-	if err != nil {
-		log.Warn("register with systemd-machined", "err", err)
-		return false
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	unit, err := systemd.UnitOf(ctx, st.Undo.Pid)
-	if err != nil || unit != systemd.ScopeUnit(name) {
-		log.Info("not registered with systemd-machined: the guest's init is not in its own scope",
-			"unit", unit, "want", systemd.ScopeUnit(name), "err", err)
-		return false
-	}
-	var m systemd.Machine
-	if ifc, err := net.InterfaceByName(vctx.HostIfName(name)); err == nil {
-		m.IfIndices = []int{ifc.Index}
-	}
-	if err := systemd.RegisterMachine(ctx, name, st.Undo.Pid, m); err != nil {
-		log.Warn("register with systemd-machined", "err", err)
-		return false
-	}
-	log.Info("registered with systemd-machined", "leader", st.Undo.Pid, "unit", unit)
-	return true
 }
