@@ -92,5 +92,3 @@ func parentOf(pid int) (int, bool) {
 	st, err := proc.ReadStat(pid)
 	return st.PPid, err == nil
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }
