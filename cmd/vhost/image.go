@@ -101,14 +101,16 @@ func imageBuild(g *globals, args []string) error {
 	case "busybox":
 		img, err = s.BuildBusybox(pos[0], images.BusyboxOptions{Busybox: *busybox, Units: *units, Hostname: *hostname})
 	case "debootstrap":
+		out, finish := toolOutput()
 		opt := images.DebootstrapOptions{
 			Suite: *suite, Mirror: *mirror, Variant: *variant,
-			Units: *units, Hostname: *hostname, Output: os.Stderr,
+			Units: *units, Hostname: *hostname, Output: out,
 		}
 		if *include != "" {
 			opt.Include = strings.Split(*include, ",")
 		}
 		img, err = s.BuildDebootstrap(pos[0], opt)
+		err = finish(err)
 	default:
 		return fmt.Errorf("--from %q: unknown source; want busybox or debootstrap", *from)
 	}
@@ -135,16 +137,33 @@ func imageImport(g *globals, args []string) error {
 		return err
 	}
 	var img *images.Image
+	p := startProgress("importing " + pos[1])
 	if oci {
 		img, err = imageStore(g).ImportOCI(pos[0], pos[1], opt)
 	} else {
-		img, err = imageStore(g).ImportFile(pos[0], pos[1], opt)
+		img, err = importTarball(imageStore(g), pos[0], pos[1], opt, p)
 	}
+	p.stop()
 	if err != nil {
 		return err
 	}
 	fmt.Printf("imported image %s in %s\n", img.Name, img.Dir)
 	return nil
+}
+
+// importTarball is Store.ImportFile with the bytes read counted on the
+// progress line.
+func importTarball(s *images.Store, name, path string, opt images.ImportOptions, p *progress) (*images.Image, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if opt.Source == "" {
+		abs, _ := filepath.Abs(path)
+		opt.Source = "tar " + abs
+	}
+	return s.Import(name, p.reader(f), opt)
 }
 
 func imageExport(g *globals, args []string) error {
@@ -165,13 +184,19 @@ func imageExport(g *globals, args []string) error {
 		}
 	}
 	if *ociImage != "" {
-		if err := imageStore(g).ExportOCIImage(pos[0], *ociImage, images.OCIImageOptions{Vinit: opt.Vinit, Ref: *ref}); err != nil {
+		p := startProgress("exporting " + pos[0])
+		err := imageStore(g).ExportOCIImage(pos[0], *ociImage, images.OCIImageOptions{Vinit: opt.Vinit, Ref: *ref})
+		p.stop()
+		if err != nil {
 			return err
 		}
 		fmt.Printf("exported image %s as an OCI image in %s (ref %s)\n", pos[0], *ociImage, *ref)
 		return nil
 	}
-	if err := imageStore(g).ExportOCIBundle(pos[0], *bundle, opt); err != nil {
+	p := startProgress("exporting " + pos[0])
+	err = imageStore(g).ExportOCIBundle(pos[0], *bundle, opt)
+	p.stop()
+	if err != nil {
 		return err
 	}
 	fmt.Printf("exported image %s as an OCI bundle in %s (run: crun run --bundle %s ID)\n", pos[0], *bundle, *bundle)

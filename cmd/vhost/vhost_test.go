@@ -946,3 +946,26 @@ func TestSharedModeBindsOnlyTheContextsAddresses(t *testing.T) {
 		t.Errorf("shared mode guest keeps CAP_NET_RAW: %s", out)
 	}
 }
+
+func TestLongWorkShowsProgressOnATerminalOnly(t *testing.T) {
+	h := newHost(t)
+	// A tarball of the demo image, big enough to take a moment.
+	tarball := filepath.Join(t.TempDir(), "rootfs.tar")
+	rootfs := filepath.Join(h.root, "var/lib/vhost/images/demo/rootfs")
+	if out, err := exec.Command("tar", "-C", rootfs, "-cf", tarball, ".").CombinedOutput(); err != nil {
+		t.Fatalf("tar: %v\n%s", err, out)
+	}
+	// In a script: the result line and nothing else.
+	if out := h.ok("image", "import", "quiet", tarball); out != "imported image quiet in "+filepath.Join(h.root, "var/lib/vhost/images/quiet")+"\n" {
+		t.Errorf("import in a script printed %q", out)
+	}
+	// On a terminal (script(1) gives it one): a progress line, cleared.
+	cmd := exec.Command("script", "-qec", filepath.Join(binDir, "vhost")+" --root "+h.root+" image import loud "+tarball, "/dev/null")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("import on a terminal: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "\x1b[K") || !strings.Contains(string(out), "imported image loud") {
+		t.Errorf("import on a terminal showed no progress line: %q", out)
+	}
+}
