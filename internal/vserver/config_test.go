@@ -29,7 +29,7 @@ func TestParseReportsEveryErrorWithItsPosition(t *testing.T) {
 	}{
 		{"no image", "hostname: x\nnetwork:\n  mode: none\n", []string{"f.yaml:1:1: image: required"}},
 		{"bad size and mode", "image: a\nnetwork:\n  mode: bridge\nlimits:\n  memory: 1X\n", []string{
-			"f.yaml:3:9: network.mode: want isolated or none",
+			"f.yaml:3:9: network.mode: want isolated, shared or none",
 			"f.yaml:5:11: limits.memory: want a size like 512M or 2G",
 		}},
 		{"network address", "image: a\nnetwork:\n  addresses: [10.77.0.0/24, fe80::1]\n", []string{
