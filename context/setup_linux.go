@@ -176,6 +176,9 @@ func setupRoot(cfg *setupConfig) error {
 	if err := setupDev(in("dev")); err != nil {
 		return err
 	}
+	if err := mountCgroup2(in("sys")); err != nil {
+		return err
+	}
 	if err := maskProc(root); err != nil {
 		return err
 	}
@@ -188,6 +191,27 @@ func setupRoot(cfg *setupConfig) error {
 		return err
 	}
 	return pivotRoot(root)
+}
+
+// mountCgroup2 mounts the cgroup2 hierarchy at the guest's /sys/fs/cgroup,
+// where the host has one (on v1 hosts, /sys/fs/cgroup/unified). In the
+// context's cgroup namespace its root is the context's own cgroup: vinit
+// puts each service in a cgroup of its own below it, to track and stop all
+// of a service's processes, and the guest sees nothing above.
+func mountCgroup2(sys string) error {
+	if !isCgroup2("/sys/fs/cgroup") && !isCgroup2("/sys/fs/cgroup/unified") {
+		return nil
+	}
+	target := filepath.Join(sys, "fs/cgroup")
+	if err := mount("cgroup2", target, "cgroup2", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return err
+	}
+	return nil
+}
+
+func isCgroup2(dir string) bool {
+	var st unix.Statfs_t
+	return unix.Statfs(dir, &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC
 }
 
 // devices are the nodes of the guest's /dev, as in runc's default set.

@@ -212,23 +212,37 @@ func (p *process) Exited() <-chan reaper.Exit { return p.exited }
 // a recycled PID, then to its process group, then to every other process of
 // the service (its cgroup, or the marked processes).
 func (p *process) Signal(sig unix.Signal) error {
-	err := p.p.Signal(sig)
-	if errors.Is(err, os.ErrProcessDone) {
+	// Each process gets sig once: a second TERM arriving while a shell runs
+	// its trap runs the trap again. The group first; then the main process
+	// if it left the group; then whatever else of the service's cgroup (or
+	// marker) is outside the group: daemons that called setsid.
+	inGroup := func(pid int) bool {
+		st, err := procfs.ReadStat(pid)
+		return err == nil && st.Pgrp == p.pgid
+	}
+	err := killGroup(p.pgid, sig)
+	if errors.Is(err, unix.ESRCH) {
 		err = nil
 	}
-	if gerr := killGroup(p.pgid, sig); gerr != nil && !errors.Is(gerr, unix.ESRCH) && err == nil {
-		err = gerr
+	if !inGroup(p.p.Pid) {
+		if merr := p.p.Signal(sig); merr != nil && !errors.Is(merr, os.ErrProcessDone) && err == nil {
+			err = merr
+		}
 	}
 	switch {
 	case p.cgroup != "" && sig == unix.SIGKILL:
 		cgroupKill(p.cgroup)
 	case p.cgroup != "":
 		for _, pid := range cgroupPids(p.cgroup) {
-			killPid(pid, sig)
+			if !inGroup(pid) {
+				killPid(pid, sig)
+			}
 		}
 	case p.marker != "":
 		for _, pid := range markedPids(p.marker) {
-			killPid(pid, sig)
+			if !inGroup(pid) {
+				killPid(pid, sig)
+			}
 		}
 	}
 	if err != nil {

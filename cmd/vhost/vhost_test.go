@@ -969,3 +969,21 @@ func TestLongWorkShowsProgressOnATerminalOnly(t *testing.T) {
 		t.Errorf("import on a terminal showed no progress line: %q", out)
 	}
 }
+
+func TestKilledInitLeavesNothingEvenWithServiceCgroups(t *testing.T) {
+	h := newHost(t)
+	name := testName("kin")
+	st := h.start(name, "10.77.0.32")
+	// vinit has put each service in a cgroup of its own below the context's.
+	eventually(t, "the web service in its own cgroup", func() bool {
+		out, _ := h.vhost("exec", name, "--", "sh", "-c", "cat /proc/$(pidof httpd)/cgroup")
+		return strings.Contains(out, "0::/web.service")
+	})
+	// The init dies without a chance to clean up: the monitor must.
+	syscall.Kill(st.Undo.Pid, syscall.SIGKILL)
+	eventually(t, "the monitor cleaned up", func() bool {
+		_, err := os.Stat(filepath.Join(h.root, "run/vhost", name))
+		return os.IsNotExist(err)
+	})
+	assertGone(t, h.root, name, st.Undo)
+}

@@ -223,12 +223,31 @@ func (g *Group) Pids() ([]int, error) {
 	return nil, fmt.Errorf("list cgroup %s: %w", g.Path, last)
 }
 
+// removeTree removes the cgroup at dir and, first, the cgroups below it
+// (those vinit made for its services, if the context died before vinit
+// could remove them). A cgroup directory holds only control files, which go
+// with it, and cgroups.
+func removeTree(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if e.IsDir() {
+			if err := removeTree(filepath.Join(dir, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	return os.Remove(dir)
+}
+
 // Remove deletes the group's directories, and its parents below the
 // hierarchy's root where they are left empty. The group must have no process.
 func (g *Group) Remove() error {
 	var errs []error
 	for _, d := range g.dirs {
-		if err := os.Remove(d); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := removeTree(d); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, fmt.Errorf("remove cgroup %s: %w", d, err))
 			continue
 		}

@@ -71,6 +71,13 @@ func TestCreateAddLimitUsageKillRemove(t *testing.T) {
 		}
 	}
 
+	// Cgroups below the group (vinit's, one per service) go with it.
+	for _, d := range g.Dirs() {
+		if err := os.MkdirAll(filepath.Join(d, "web.service/inner"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+
 	// The group can't go while it has a process.
 	if err := g.Remove(); err == nil {
 		t.Fatal("removing a populated group succeeded")

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# The supervisor benchmarks of docs/benchmarks.md, in one run:
+#   1. 1 000 units parsed, ordered and started to ready (vinit as a
+#      subreaper over a units directory, until `vinit ctl status` shows all
+#      1 000 running);
+#   2. restart latency with backoff off: a service that exits at once,
+#      restarted 200 times; the gap between its exit and the next start,
+#      from vinit's own log timestamps (millisecond resolution);
+#   3. vinit's RSS with 100 running units.
+#
+#   bash bench/units/run.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+. scripts/lib.sh
+need_go
+need_packages jq
+
+work=$(mktemp -d /tmp/vinit-bench.XXXXXX)
+pid=""
+cleanup() {
+	[ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+CGO_ENABLED=0 go build -trimpath -ldflags="$VINIT_LDFLAGS" -o "$work/" ./cmd/vinit
+vinit=$work/vinit
+
+# run_vinit DIR: vinit over the units in DIR, its log in DIR.log.
+run_vinit() {
+	mkdir -p "$1.run" "$1.logs"
+	"$vinit" --units "$1" --run-dir "$1.run" --log-dir "$1.logs" >"$1.log" 2>&1 &
+	pid=$!
+}
+running() { "$vinit" ctl --socket "$1.run/ctl.sock" status --json 2>/dev/null | jq '[.[] | select(.state=="running")] | length' 2>/dev/null || echo 0; }
+stop_vinit() { kill -TERM "$pid"; wait "$pid" || true; pid=""; }
+
+echo "== 1. 1000 units to ready"
+u=$work/u1000 && mkdir -p "$u"
+for i in $(seq 1000); do printf 'exec: [sleep, "100000"]\n' >"$u/s$i.yaml"; done
+t0=$(date +%s%N)
+run_vinit "$u"
+until [ "$(running "$u")" = 1000 ]; do sleep 0.01; done
+t1=$(date +%s%N)
+ms=$(( (t1 - t0) / 1000000 ))
+echo "  1000 units running after $ms ms (target < 1000 ms; includes vinit's own start and the polling)"
+stop_vinit
+
+echo "== 2. restart latency, backoff off"
+u=$work/restart && mkdir -p "$u"
+cat >"$u/flap.yaml" <<'UNIT'
+exec: [/bin/true]
+restart: always
+backoff: {initial: 0s, max: 0s, jitter: 0}
+start_limit: {burst: 0}
+UNIT
+run_vinit "$u"
+until [ "$(grep -c 'msg=started service=flap' "$u.log")" -ge 201 ]; do sleep 0.05; done
+stop_vinit
+median=$(awk '
+	function ms(ts) { split(ts, a, "T"); split(a[2], b, ":"); return (b[1]*3600 + b[2]*60 + b[3]) * 1000 }
+	/msg=exited service=flap/ { sub(/^time=/, "", $1); ex = ms($1) }
+	/msg=started service=flap/ && ex { sub(/^time=/, "", $1); print ms($1) - ex; ex = 0 }' "$u.log" |
+	sort -n | awk '{ d[NR] = $1 } END { print d[int(NR/2) + 1] }')
+echo "  median exit-to-start over 200 restarts: ${median} ms (target < 2 ms; log timestamps have 1 ms resolution)"
+
+echo "== 3. vinit RSS with 100 running units"
+u=$work/u100 && mkdir -p "$u"
+for i in $(seq 100); do printf 'exec: [sleep, "100000"]\n' >"$u/s$i.yaml"; done
+run_vinit "$u"
+until [ "$(running "$u")" = 100 ]; do sleep 0.01; done
+sleep 1
+rss=$(awk '/VmRSS/{print $2}' /proc/$pid/status)
+anon=$(awk '/RssAnon/{print $2}' /proc/$pid/status)
+echo "  VmRSS $(( rss / 1024 )).$(( (rss % 1024) * 10 / 1024 )) MiB (RssAnon $anon KiB) (target <= 6 MiB)"
+stop_vinit
