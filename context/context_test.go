@@ -231,7 +231,7 @@ func TestExecJoinsEveryNamespaceAndProcsListsIt(t *testing.T) {
 
 	r, w, _ := os.Pipe()
 	p, err := Exec(c.Undo, &ExecSpec{
-		Argv:   []string{"sh", "-c", `until [ -n "$(tr -d '\0' </proc/1/cmdline)" ]; do :; done # empty while init is in execve
+		Argv: []string{"sh", "-c", `until [ -n "$(tr -d '\0' </proc/1/cmdline)" ]; do :; done # empty while init is in execve
 echo "pid=$$ host=$(hostname) init=$(cat /proc/1/cmdline | tr '\0' ' ') cwd=$(pwd)"; ls /proc/1/root/ >/dev/null && echo sees-init-root; sleep 5`},
 		Env:    []string{"PATH=/bin"},
 		Stdout: w, Stderr: w,
