@@ -8,6 +8,9 @@
 #      from vinit's own log timestamps (millisecond resolution);
 #   3. vinit's RSS with 100 running units.
 #
+# vinit gets a cgroup2 directory to make a cgroup per service in, as it
+# does as PID 1 of every vserver (whose /sys/fs/cgroup is its own).
+#
 #   bash bench/units/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -16,9 +19,13 @@ need_go
 need_packages jq
 
 work=$(mktemp -d /tmp/vinit-bench.XXXXXX)
+cg2=/sys/fs/cgroup/unified
+[ "$(stat -fc %T /sys/fs/cgroup)" = cgroup2fs ] && cg2=/sys/fs/cgroup
+cg=$cg2/vinit-bench-$$
 pid=""
 cleanup() {
 	[ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
+	[ -d "$cg" ] && find "$cg" -depth -type d -exec rmdir {} \; 2>/dev/null || true
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -27,8 +34,8 @@ vinit=$work/vinit
 
 # run_vinit DIR: vinit over the units in DIR, its log in DIR.log.
 run_vinit() {
-	mkdir -p "$1.run" "$1.logs"
-	"$vinit" --units "$1" --run-dir "$1.run" --log-dir "$1.logs" >"$1.log" 2>&1 &
+	mkdir -p "$1.run" "$1.logs" "$cg"
+	"$vinit" --units "$1" --run-dir "$1.run" --log-dir "$1.logs" --cgroup "$cg" >"$1.log" 2>&1 &
 	pid=$!
 }
 running() { "$vinit" ctl --socket "$1.run/ctl.sock" status --json 2>/dev/null | jq '[.[] | select(.state=="running")] | length' 2>/dev/null || echo 0; }
