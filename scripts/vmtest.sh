@@ -21,7 +21,7 @@ fi
 out=$(mktemp -d /tmp/vhost-vmtest.XXXXXX)
 trap 'rm -rf "$out"' EXIT
 export CGO_ENABLED=0
-for p in internal/cgroup internal/quota context cmd/vhost; do
+for p in internal/cgroup internal/quota internal/bindfilter context cmd/vhost; do
 	go test -c -o "$out/$(basename $p).test" "./$p"
 done
 go build -o "$out/" ./cmd/vhost ./cmd/vinit ./context/internal/trampoline
@@ -29,7 +29,7 @@ here=$(pwd)
 cat > "$out/in-vm.sh" <<INVM
 echo "cgroup: \$(stat -fc %T /sys/fs/cgroup), PID 1: \$(cat /proc/1/comm)"
 status=0
-for p in internal/cgroup internal/quota context cmd/vhost; do
+for p in internal/cgroup internal/quota internal/bindfilter context cmd/vhost; do
 	cd "$here/\$p"
 	echo "--- \$p"
 	# The images' tool tests need umoci, skopeo and a Debian mirror, and the host service

@@ -117,8 +117,12 @@ func (b *builder) ret(verdict int32) {
 // imm is a 32-bit word as an instruction's immediate.
 func imm(w uint32) int32 { return int32(w) }
 
+// store4 writes w into the context at off. Through a register: kernels
+// before 6.x refuse BPF_ST (store immediate) into a sock_addr context
+// ("BPF_ST stores into R6 ctx is not allowed", Debian 12's 6.1). R0 is free
+// here: every path sets it again before it returns.
 func (b *builder) store4(off int16, w uint32) {
-	b.emit(asm.StoreImm(asm.R6, off, int64(imm(w)), asm.Word))
+	b.emit(asm.Mov.Imm32(asm.R0, imm(w)), asm.StoreMem(asm.R6, off, asm.R0, asm.Word))
 }
 
 func (b *builder) store6(off int16, w [4]uint32) {
