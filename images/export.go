@@ -21,6 +21,21 @@ type OCIOptions struct {
 	Hostname string
 }
 
+// checkVinit checks that vinit, the binary an export of image name puts at
+// /sbin/vinit, is given and static: the image brings no libc for it.
+func checkVinit(name, vinit string) error {
+	if vinit == "" {
+		return errors.New("export image: no vinit binary given")
+	}
+	if _, err := checkStatic(vinit); err != nil {
+		if errors.Is(err, errDynamic) {
+			err = fmt.Errorf("%w (build it with CGO_ENABLED=0)", err)
+		}
+		return fmt.Errorf("export image %q: vinit %s: %w", name, vinit, err)
+	}
+	return nil
+}
+
 // ExportOCIBundle writes image name as an OCI runtime bundle to dir, which
 // must not exist: dir/config.json and dir/rootfs, a copy of the image's
 // rootfs (owners, modes, times, hard links, symbolic links and device nodes
@@ -36,14 +51,8 @@ func (s *Store) ExportOCIBundle(name, dir string, opt OCIOptions) error {
 	if err != nil {
 		return err
 	}
-	if opt.Vinit == "" {
-		return errors.New("export image: no vinit binary given")
-	}
-	if _, err := checkStatic(opt.Vinit); err != nil {
-		if errors.Is(err, errDynamic) {
-			err = fmt.Errorf("%w (build it with CGO_ENABLED=0)", err)
-		}
-		return fmt.Errorf("export image %q: vinit %s: %w", name, opt.Vinit, err)
+	if err := checkVinit(name, opt.Vinit); err != nil {
+		return err
 	}
 	if len(opt.Args) == 0 {
 		opt.Args = []string{"/sbin/vinit"}

@@ -5,7 +5,6 @@ import (
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -43,14 +42,8 @@ func (s *Store) ExportOCIImage(name, dst string, opt OCIImageOptions) error {
 	if err != nil {
 		return err
 	}
-	if opt.Vinit == "" {
-		return errors.New("export image: no vinit binary given")
-	}
-	if _, err := checkStatic(opt.Vinit); err != nil {
-		if errors.Is(err, errDynamic) {
-			err = fmt.Errorf("%w (build it with CGO_ENABLED=0)", err)
-		}
-		return fmt.Errorf("export image %q: vinit %s: %w", name, opt.Vinit, err)
+	if err := checkVinit(name, opt.Vinit); err != nil {
+		return err
 	}
 	if opt.Ref == "" {
 		opt.Ref = "latest"
