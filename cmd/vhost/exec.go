@@ -19,6 +19,16 @@ import (
 func init() {
 	commands["exec"] = command{usage: "exec NAME [-t] -- CMD [ARGS...]", run: execCmd}
 	commands["enter"] = command{usage: "enter NAME", run: enterCmd}
+	commands["ctl"] = command{usage: "ctl NAME status [--json] | start|stop|restart NAME | signal NAME SIG | logs [-f] [-n N] NAME | reload", run: ctlCmd}
+}
+
+// ctlCmd talks to the guest's vinit over its control socket, from inside
+// the context: vinit ctl ARGS run there, with vhost's terminal.
+func ctlCmd(g *globals, args []string) error {
+	if len(args) < 2 {
+		return errUsage
+	}
+	return join(g, args[0], append([]string{vctx.InitPath, "ctl"}, args[1:]...), false)
 }
 
 // execCmd runs a command inside a running vserver and exits with its status.

@@ -301,6 +301,14 @@ unshare -U true 2>/dev/null && echo userns=allowed || echo userns=denied`)
 		}
 	}
 
+	// The guest's supervisor, from the host.
+	if out := h.ok("ctl", name, "status"); !strings.Contains(out, "web ") || !strings.Contains(out, "running") {
+		t.Errorf("vhost ctl status:\n%s", out)
+	}
+	if out, code := h.vhost("ctl", name, "restart", "nosuch"); code == 0 || !strings.Contains(out, "nosuch") {
+		t.Errorf("vhost ctl restart of an unknown unit: exit %d: %s", code, out)
+	}
+
 	// The crashing service is restarted.
 	logFile := filepath.Join(h.root, "var/log/vhost", name+".log")
 	eventually(t, "flaky restarted", func() bool {
