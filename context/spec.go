@@ -81,6 +81,11 @@ type Network struct {
 	// means the first address of the first IPv4 prefix.
 	Gateway netip.Addr
 	HostIf  string // the host end's name; empty derives it from Name
+	// Bridge, when set, attaches the host end to that existing bridge
+	// instead of routing the guest's addresses to it: the guest is then
+	// on the bridge's segment, and Gateway (required) is the bridge's
+	// address or a router on it.
+	Bridge string
 }
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)

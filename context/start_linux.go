@@ -299,6 +299,21 @@ func addVeth(hostIf string, pid int, n *Network, cfg *setupConfig) error {
 	if err != nil {
 		return fmt.Errorf("find veth %s: %w", hostIf, err)
 	}
+	if n.Bridge != "" {
+		// On the bridge's segment: the bridge and its neighbours reach the
+		// guest by its addresses, no host address or route of ours needed.
+		br, err := netlink.LinkByName(n.Bridge)
+		if err != nil || br.Type() != "bridge" {
+			return fmt.Errorf("bridge %s: not a bridge on this host (%v)", n.Bridge, err)
+		}
+		if err := netlink.LinkSetMaster(link, br); err != nil {
+			return fmt.Errorf("attach %s to bridge %s: %w", hostIf, n.Bridge, err)
+		}
+		if err := netlink.LinkSetUp(link); err != nil {
+			return fmt.Errorf("bring %s up: %w", hostIf, err)
+		}
+		return nil
+	}
 	for _, gw := range []netip.Addr{cfg.Gateway4, cfg.Gateway6} {
 		if !gw.IsValid() {
 			continue

@@ -995,3 +995,46 @@ func TestKilledInitLeavesNothingEvenWithServiceCgroups(t *testing.T) {
 	})
 	assertGone(t, h.root, name, st.Undo)
 }
+
+func TestBridgedGuestsShareTheBridgesSegment(t *testing.T) {
+	h := newHost(t)
+	// A bridge of this test's own, on 10.77.0.48/28.
+	brName := fmt.Sprintf("vhbr%d", os.Getpid()%10000)
+	br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: brName}}
+	if err := netlink.LinkAdd(br); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { netlink.LinkDel(br) })
+	brAddr, _ := netlink.ParseAddr("10.77.0.49/28")
+	if err := netlink.AddrAdd(br, brAddr); err != nil {
+		t.Fatal(err)
+	}
+	netlink.LinkSetUp(br)
+	names := map[string]string{testName("bra"): "10.77.0.50", testName("brb"): "10.77.0.51"}
+	for name, addr := range names {
+		os.WriteFile(filepath.Join(h.root, "etc/vhost/vservers", name+".yaml"), []byte(fmt.Sprintf(
+			"image: demo\nnetwork:\n  addresses: [%s/28]\n  gateway: 10.77.0.49\n  bridge: %s\nstop_timeout: 5s\n", addr, brName)), 0o644)
+		h.ok("start", name)
+		st := h.state(name)
+		t.Cleanup(func() { h.vhost("stop", name); assertGone(t, h.root, name, st.Undo) })
+		l, err := netlink.LinkByName(st.Undo.HostIf)
+		if err != nil || l.Attrs().MasterIndex != br.Attrs().Index {
+			t.Fatalf("%s's veth is not on %s: %v %v", name, brName, l, err)
+		}
+	}
+	for name, addr := range names {
+		// Sent only along the bridge of this test.
+		r, err := netlink.RouteGet(net.ParseIP(addr))
+		if err != nil || len(r) != 1 || r[0].LinkIndex != br.Attrs().Index {
+			t.Fatalf("route to %s: %v %v, want it through %s", addr, r, err, brName)
+		}
+		if page := get(t, "http://"+addr+"/"); page != "hello from vserver "+name+"\n" {
+			t.Errorf("http://%s/ = %q", addr, page)
+		}
+	}
+	// A bridge needs a gateway; a shared vserver has no veth for one.
+	os.WriteFile(filepath.Join(h.root, "etc/vhost/vservers", "nogw.yaml"), []byte("image: demo\nnetwork:\n  addresses: [10.77.0.52/28]\n  bridge: "+brName+"\n"), 0o644)
+	if out, code := h.vhost("start", "nogw"); code == 0 || !strings.Contains(out, "network.bridge: a bridged vserver needs network.gateway") {
+		t.Errorf("bridge without a gateway: exit %d: %s", code, out)
+	}
+}

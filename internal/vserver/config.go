@@ -70,6 +70,7 @@ type NetworkConfig struct {
 	Mode      string
 	Addresses []string // CIDR, e.g. 10.77.0.2/24
 	Gateway   string   // the host end's address; default: the prefix's first
+	Bridge    string   // attach the host end to this existing bridge
 }
 
 // MountConfig binds a host path into the guest.
@@ -158,6 +159,9 @@ func Parse(file string, data []byte) (*Config, error) {
 		if len(cfg.Network.Addresses) == 0 {
 			errs.Append(doc.Errorf("network.addresses", "isolated mode needs at least one address"))
 		}
+		if cfg.Network.Bridge != "" && cfg.Network.Gateway == "" {
+			errs.Append(doc.Errorf("network.bridge", "a bridged vserver needs network.gateway: the bridge's address or a router on it"))
+		}
 	case vctx.NetShared:
 		if len(cfg.Network.Addresses) == 0 {
 			errs.Append(doc.Errorf("network.addresses", "shared mode needs at least one address (the host's) the context may use"))
@@ -171,6 +175,9 @@ func Parse(file string, data []byte) (*Config, error) {
 		}
 	default:
 		errs.Append(doc.Errorf("network.mode", "want isolated, shared or none, got %q", cfg.Network.Mode))
+	}
+	if cfg.Network.Bridge != "" && cfg.Network.Mode != vctx.NetIsolated {
+		errs.Append(doc.Errorf("network.bridge", "only an isolated vserver has a veth to attach"))
 	}
 	for i, a := range cfg.Network.Addresses {
 		p, err := netip.ParsePrefix(a)
@@ -267,6 +274,7 @@ func (c *Config) spec() *vctx.Spec {
 	if c.Network.Gateway != "" {
 		s.Network.Gateway = netip.MustParseAddr(c.Network.Gateway)
 	}
+	s.Network.Bridge = c.Network.Bridge
 	for _, m := range c.Mounts {
 		s.Mounts = append(s.Mounts, vctx.Mount{Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly})
 	}
