@@ -183,6 +183,10 @@ func TestStartFailureLeavesNothing(t *testing.T) {
 		t.Fatalf("Start = %v, want a root filesystem error", err)
 	}
 	assertNothingLeft(t, last)
+	// Reaped, not left a zombie of the caller's.
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d", last.Pid)); last.Pid == 0 || err == nil {
+		t.Errorf("the setup stage %d is still in /proc after a failed Start", last.Pid)
+	}
 }
 
 func assertNothingLeft(t *testing.T, u Undo) {

@@ -59,9 +59,19 @@ func Start(spec *Spec, save func(Undo) error) (_ *Context, err error) {
 		return nil, err
 	}
 	cfg := &setupConfig{
-		Rootfs: spec.Rootfs, Overlay: spec.Overlay, Mounts: spec.Mounts, Hostname: spec.Hostname, Init: spec.Init, InitArgs: spec.InitArgs,
-		Env: spec.Env, Isolated: spec.Network.Mode == NetIsolated, Shared: spec.Network.Mode == NetShared, Addresses: spec.Network.Addresses,
-		Capabilities: spec.capabilities(), NoNewPrivs: spec.NoNewPrivs, Seccomp: spec.Seccomp,
+		Rootfs:       spec.Rootfs,
+		Overlay:      spec.Overlay,
+		Mounts:       spec.Mounts,
+		Hostname:     spec.Hostname,
+		Init:         spec.Init,
+		InitArgs:     spec.InitArgs,
+		Env:          spec.Env,
+		Isolated:     spec.Network.Mode == NetIsolated,
+		Shared:       spec.Network.Mode == NetShared,
+		Addresses:    spec.Network.Addresses,
+		Capabilities: spec.capabilities(),
+		NoNewPrivs:   spec.NoNewPrivs,
+		Seccomp:      spec.Seccomp,
 	}
 	if cfg.Hostname == "" {
 		cfg.Hostname = spec.Name
@@ -84,9 +94,14 @@ func Start(spec *Spec, save func(Undo) error) (_ *Context, err error) {
 		undo.Cgroup = path.Join(systemd.DefaultSlice, systemd.ScopeUnit(spec.Name))
 	}
 	c := &Context{Name: spec.Name}
+	var cmd *exec.Cmd
 	defer func() {
 		if err != nil {
 			Cleanup(undo)
+			if c.proc != nil { // ours to reap, whether Cleanup knew its PID or not
+				c.proc.Kill()
+				cmd.Wait()
+			}
 		}
 	}()
 	if err := save(undo); err != nil {
@@ -112,7 +127,7 @@ func Start(spec *Spec, save func(Undo) error) (_ *Context, err error) {
 	defer errR.Close()
 	defer errW.Close()
 
-	cmd := &exec.Cmd{
+	cmd = &exec.Cmd{
 		Path:       exe,
 		Args:       []string{"vhost-setup", setupArg},
 		Stdin:      orDevNull(spec.Stdin),
@@ -146,14 +161,10 @@ func Start(spec *Spec, save func(Undo) error) (_ *Context, err error) {
 	errW.Close()
 	st, err := ProcStartTime(c.Pid)
 	if err != nil {
-		cmd.Process.Kill()
-		cmd.Wait()
 		return nil, err
 	}
 	undo.Pid, undo.StartTime = c.Pid, st
 	if err := save(undo); err != nil {
-		cmd.Process.Kill()
-		cmd.Wait()
 		return nil, err
 	}
 	// The stage waits for its config, so it runs nothing before this.
@@ -206,7 +217,6 @@ func Start(spec *Spec, save func(Undo) error) (_ *Context, err error) {
 		if json.Unmarshal(msg, &se) != nil {
 			se = setupError{Step: "setup", Err: string(msg)}
 		}
-		cmd.Wait()
 		return nil, fmt.Errorf("context %s: %s: %s", spec.Name, se.Step, se.Err)
 	}
 	c.Undo = undo
