@@ -335,3 +335,22 @@ func TestImageSymlinksResolveInsideTheImage(t *testing.T) {
 		t.Errorf("the host's /etc changed: %d entries, were %d", len(now), len(hostEtc))
 	}
 }
+
+func TestStartFailingAtTheNetworkReapsTheStage(t *testing.T) {
+	requireRoot(t)
+	name := fmt.Sprintf("g%d", os.Getpid()%100000)
+	var last Undo
+	_, err := Start(&Spec{
+		Name: name, Rootfs: busyboxRoot(t), Init: trampoline, InitArgs: []string{"/bin/true"},
+		Network: Network{Mode: NetIsolated, Addresses: []netip.Prefix{testAddr},
+			Gateway: netip.MustParseAddr("10.77.250.1"), Bridge: "vhnosuchbr"},
+		Cgroup: "vhost-test/" + name,
+	}, func(u Undo) error { last = u; return nil })
+	if err == nil || !strings.Contains(err.Error(), "vhnosuchbr") {
+		t.Fatalf("Start = %v, want the missing bridge named", err)
+	}
+	assertNothingLeft(t, last)
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d", last.Pid)); last.Pid == 0 || err == nil {
+		t.Errorf("the setup stage %d is still in /proc after a failed Start", last.Pid)
+	}
+}
