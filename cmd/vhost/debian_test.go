@@ -71,7 +71,9 @@ restart: on-failure
 	if !strings.HasPrefix(out, "12.") || !strings.Contains(out, "\n/sbin/vinit \n") || !strings.Contains(out, "\nnginx\n") {
 		t.Errorf("inside the Debian guest:\n%s", out)
 	}
-	if out := h.ok("exec", name, "--", "vinit", "ctl", "status"); !strings.Contains(out, "nginx") || !strings.Contains(out, "running") {
-		t.Errorf("vinit ctl status:\n%s", out)
-	}
+	// Ready once vinit's own TCP probe (every 100 ms) has seen the port.
+	eventually(t, "nginx ready in vinit ctl status", func() bool {
+		out := h.ok("ctl", name, "status")
+		return strings.Contains(out, "nginx") && strings.Contains(out, "running")
+	})
 }
