@@ -51,7 +51,18 @@ func TestCreateAddLimitUsageKillRemove(t *testing.T) {
 
 	// The shell fills a 4 MB variable inside the group and keeps it.
 	cmd := startInGroup(t, g, `x=$(head -c 4000000 /dev/zero | tr '\0' a); sleep 60`)
-	waitFor(t, func() bool { u, _ := g.Usage(); return u.MemoryBytes > 4000000 && u.Pids == 2 })
+	// Its final state: the 4 MB held and the sleep started (2 tasks could
+	// also be the shell and a member of the pipeline, for a moment).
+	waitFor(t, func() bool {
+		u, _ := g.Usage()
+		pids, _ := g.Pids()
+		sleeping := false
+		for _, p := range pids {
+			b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", p))
+			sleeping = sleeping || string(b) == "sleep\n"
+		}
+		return u.MemoryBytes > 4000000 && len(pids) == 2 && sleeping
+	})
 	pids, err := g.Pids()
 	if err != nil || len(pids) != 2 || !slices.Contains(pids, cmd.Process.Pid) {
 		t.Fatalf("Pids() = %v, %v; want the shell %d and its sleep", pids, err, cmd.Process.Pid)
