@@ -34,7 +34,7 @@ for p in internal/cgroup internal/quota internal/bindfilter context cmd/vhost; d
 	echo "--- \$p"
 	# The images' tool tests need umoci, skopeo and a Debian mirror, and the host service
 	# has a VM script of its own: here, what cgroup v2 and systemd change.
-	"$out/\$(basename \$p).test" -test.count=1 -test.v -test.skip 'Umoci|OCIImage|SysV|Daemon|Service|Debian' >/tmp/test.log 2>&1 || { status=1; echo "FAIL \$p in the VM"; }
+	"$out/\$(basename \$p).test" -test.count=1 -test.v -test.skip 'Umoci|OCIImage|SysV|Daemon|Service|Debian' >/tmp/test.log 2>&1 || { status=1; echo "FAIL \$p in the VM; the end of its log:"; tail -60 /tmp/test.log; }
 	grep -E '^(--- |ok|FAIL|PASS|panic)|_test.go:' /tmp/test.log
 	# What needs systemd and cgroup v2 must run here, not skip.
 	if grep -q -- '--- SKIP' /tmp/test.log; then status=1; echo "FAIL \$p: a test skipped in the VM"; fi

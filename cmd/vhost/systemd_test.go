@@ -72,6 +72,14 @@ func TestSystemdScopeAndMachined(t *testing.T) {
 		return strings.Contains(string(out), "Leader="+strconv.Itoa(st2.Undo.Pid))
 	})
 
+	// The second boot done: vinit answers, and machined has the machine
+	// running (not the first boot's, ending).
+	eventually(t, "the second boot up", func() bool {
+		_, code := h.vhost("ctl", name, "status")
+		out, _ := exec.Command("machinectl", "show", name, "-p", "State").CombinedOutput()
+		return code == 0 && strings.Contains(string(out), "State=running")
+	})
+
 	// machinectl poweroff sends SIGRTMIN+4: an orderly poweroff, after
 	// which nothing is left, not even the machine.
 	machinectl("poweroff", name)
