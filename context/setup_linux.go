@@ -15,6 +15,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/vservers/vserver/internal/cgroup"
 	"github.com/vservers/vserver/internal/seccomp"
 )
 
@@ -199,7 +200,7 @@ func setupRoot(cfg *setupConfig) error {
 // puts each service in a cgroup of its own below it, to track and stop all
 // of a service's processes, and the guest sees nothing above.
 func mountCgroup2(sys string) error {
-	if !isCgroup2("/sys/fs/cgroup") && !isCgroup2("/sys/fs/cgroup/unified") {
+	if cgroup.Cgroup2Dir() == "" {
 		return nil
 	}
 	target := filepath.Join(sys, "fs/cgroup")
@@ -207,11 +208,6 @@ func mountCgroup2(sys string) error {
 		return err
 	}
 	return nil
-}
-
-func isCgroup2(dir string) bool {
-	var st unix.Statfs_t
-	return unix.Statfs(dir, &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC
 }
 
 // devices are the nodes of the guest's /dev, as in runc's default set.

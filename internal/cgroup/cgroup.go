@@ -123,7 +123,7 @@ func locate(path string) (*Group, error) {
 	if len(g.dirs) == 0 {
 		return nil, errors.New("no cgroup hierarchy mounted under " + Root)
 	}
-	if u := filepath.Join(Root, "unified"); isCgroup2(u) {
+	if u := Cgroup2Dir(); u != "" {
 		g.v2 = filepath.Join(u, path)
 		g.dirs = append(g.dirs, g.v2)
 	}

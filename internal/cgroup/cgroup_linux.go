@@ -20,6 +20,19 @@ func isCgroup2(dir string) bool {
 	return unix.Statfs(dir, &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC
 }
 
+// Cgroup2Dir is where the cgroup2 hierarchy is mounted: Root on a v2
+// host, Root/unified beside v1's hierarchies on a hybrid one, "" when
+// there is none.
+func Cgroup2Dir() string {
+	if isCgroup2(Root) {
+		return Root
+	}
+	if u := filepath.Join(Root, "unified"); isCgroup2(u) {
+		return u
+	}
+	return ""
+}
+
 func isCgroup1(dir string) bool {
 	var st unix.Statfs_t
 	return unix.Statfs(dir, &st) == nil && st.Type == unix.CGROUP_SUPER_MAGIC
@@ -240,10 +253,8 @@ func Where(pid int) ([]string, error) {
 			continue
 		}
 		if f[0] == "0" && f[1] == "" { // the cgroup2 tree
-			if isCgroup2(Root) {
-				dirs = append(dirs, filepath.Join(Root, f[2]))
-			} else if u := filepath.Join(Root, "unified"); isCgroup2(u) {
-				dirs = append(dirs, filepath.Join(u, f[2]))
+			if d := Cgroup2Dir(); d != "" {
+				dirs = append(dirs, filepath.Join(d, f[2]))
 			}
 			continue
 		}

@@ -9,9 +9,6 @@ import (
 
 var errNotLinux = errors.New("systemd integration needs Linux")
 
-// Cgroup2Root is where the unified hierarchy is mounted.
-func Cgroup2Root() string { return "/sys/fs/cgroup" }
-
 // StartScope needs Linux.
 func StartScope(ctx context.Context, name string, pid int, props ScopeProps) (string, error) {
 	return "", errNotLinux

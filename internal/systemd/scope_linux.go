@@ -11,20 +11,9 @@ import (
 
 	sddbus "github.com/coreos/go-systemd/v22/dbus"
 	"github.com/godbus/dbus/v5"
-	"golang.org/x/sys/unix"
-)
 
-// Cgroup2Root is where the unified hierarchy is mounted: /sys/fs/cgroup on
-// a pure v2 host, /sys/fs/cgroup/unified on a hybrid one.
-func Cgroup2Root() string {
-	for _, d := range []string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified"} {
-		var st unix.Statfs_t
-		if unix.Statfs(d, &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
-			return d
-		}
-	}
-	return "/sys/fs/cgroup"
-}
+	"github.com/vservers/vserver/internal/cgroup"
+)
 
 // connect opens a connection to systemd: the system bus, or systemd's
 // private socket when root and the bus is down.
@@ -52,7 +41,7 @@ func wait(ctx context.Context, what string, ch <-chan string) error {
 // StartScope creates the transient scope of vserver name (vhost-NAME.scope
 // in machine.slice unless props say otherwise) with pid in it, Delegate=yes
 // and the limits of props, and waits until systemd has started it. It
-// returns the scope's cgroup directory, absolute (under Cgroup2Root).
+// returns the scope's cgroup directory, absolute (under cgroup.Cgroup2Dir).
 func StartScope(ctx context.Context, name string, pid int, props ScopeProps) (string, error) {
 	unit := props.unit(name)
 	if !strings.HasSuffix(unit, ".scope") {
@@ -83,7 +72,7 @@ func StartScope(ctx context.Context, name string, pid int, props ScopeProps) (st
 	if cg == "" {
 		return "", fmt.Errorf("start scope %s: no cgroup v2 path", unit)
 	}
-	return filepath.Join(Cgroup2Root(), cg), nil
+	return filepath.Join(cgroup.Cgroup2Dir(), cg), nil
 }
 
 // controlGroup reads a unit's ControlGroup property, e.g.
