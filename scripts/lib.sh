@@ -29,7 +29,9 @@ need_root() {
 # vinit is linked with async preemption off: the Go runtime's own SIGURGs
 # must never reach a child it forwards signals to (docs/single-command.md),
 # and linked in, the setting spares vinit a re-exec of itself at start.
-VINIT_LDFLAGS="-X=runtime.godebugDefault=asyncpreemptoff=1"
+# The second -X tells vinit so: a -trimpath build records no -ldflags in
+# its build information (internal/single.LinkedGodebugDefault).
+VINIT_LDFLAGS="-X=runtime.godebugDefault=asyncpreemptoff=1 -X=github.com/vservers/vserver/internal/single.LinkedGodebugDefault=asyncpreemptoff=1"
 
 build() {
 	echo "== building vhost and vinit into bin/"

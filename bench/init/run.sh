@@ -1,18 +1,22 @@
-#!/bin/sh
+#!/usr/bin/env bash
 # Benchmark vinit's single-command mode against tini, dumb-init and
 # catatonit. Run as root from anywhere in the repository:
 #   sudo bench/init/run.sh [flags of bench/init, e.g. -storm 20000 -runs 500]
 # Needs: go, hyperfine, tini, dumb-init, catatonit
 #   (apt-get install -y hyperfine tini dumb-init catatonit).
-# VINIT_LDFLAGS is passed to go build -ldflags, e.g.
-#   VINIT_LDFLAGS=-X=runtime.godebugDefault=asyncpreemptoff=1
-# for the build that needs no re-exec (see docs/single-command.md).
-set -eu
+# vinit is built as scripts/lib.sh builds it (static, -trimpath, linked
+# with async preemption off). VINIT_PLAIN=1 measures a plain `go build`
+# instead, which re-executes itself once at start (docs/single-command.md).
+set -euo pipefail
 cd "$(dirname "$0")/../.."
+. scripts/lib.sh
+need_go
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-# Static, as an init is shipped (and as the module builds without cgo):
-# with cgo, units (net) and supervisor (os/user) make it dynamic and slower.
-CGO_ENABLED=0 go build -ldflags="${VINIT_LDFLAGS:-}" -o "$tmp/vinit" ./cmd/vinit
+if [ "${VINIT_PLAIN:-}" = 1 ]; then
+	CGO_ENABLED=0 go build -o "$tmp/vinit" ./cmd/vinit
+else
+	CGO_ENABLED=0 go build -trimpath -ldflags="$VINIT_LDFLAGS" -o "$tmp/vinit" ./cmd/vinit
+fi
 go build -o "$tmp/init-bench" ./bench/init
 "$tmp/init-bench" -vinit "$tmp/vinit" "$@"

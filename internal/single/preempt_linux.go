@@ -37,9 +37,27 @@ func PreemptionOff() bool {
 	return preemptionOff(linkedGodebug())
 }
 
+// LinkedGodebugDefault repeats, for this package, the
+// runtime.godebugDefault the binary was linked with. A -trimpath build
+// (as scripts/lib.sh and most packagers build) records no -ldflags in its
+// build information, so without it vinit could not tell that the runtime
+// was linked with async preemption off and would re-execute itself on
+// every start. Link the two together:
+//
+//	-ldflags='-X=runtime.godebugDefault=asyncpreemptoff=1
+//	  -X=github.com/vservers/vserver/internal/single.LinkedGodebugDefault=asyncpreemptoff=1'
+//
+// Setting this one alone is a lie to vinit: it would then forward the
+// runtime's own SIGURGs.
+var LinkedGodebugDefault string
+
 // linkedGodebug returns the runtime.godebugDefault the binary was linked
-// with, as far as its build information tells.
+// with: LinkedGodebugDefault if the build set it, or else as far as the
+// build information tells.
 func linkedGodebug() string {
+	if LinkedGodebugDefault != "" {
+		return LinkedGodebugDefault
+	}
 	info, ok := debug.ReadBuildInfo()
 	if !ok {
 		return ""

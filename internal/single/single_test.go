@@ -288,32 +288,51 @@ func TestInheritsSignalMaskAndIgnored(t *testing.T) {
 // TestLinkedGodebugSkipsReexec: a vinit linked with
 // -X=runtime.godebugDefault=asyncpreemptoff=1 has preemption off from the
 // start (the runtime applies that default before GODEBUG) and must not
-// re-execute itself.
+// re-execute itself, when it can tell: from its build information, or, in a
+// -trimpath build (which records no -ldflags), from LinkedGodebugDefault.
+// A -trimpath build that sets only the runtime's variable can't tell, and
+// must re-execute rather than forward the runtime's SIGURGs.
 func TestLinkedGodebugSkipsReexec(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "vinit")
-	build := exec.Command("go", "build", "-ldflags=-X=runtime.godebugDefault=asyncpreemptoff=1", "-o", bin,
-		"github.com/vservers/vserver/cmd/vinit")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	report := newPipe(t)
-	cmd := exec.Command(bin, "--", "sh", "-c", `echo $$ >&3; sleep 1000; exit 0`)
-	cmd.ExtraFiles = []*os.File{report.w}
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "GODEBUG=") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	report.w.Close()
-	report.line(t)
-	env := environ(t, strconv.Itoa(cmd.Process.Pid))
-	cmd.Process.Signal(unix.SIGTERM)
-	exitCode(t, cmd)
-	if v, ok := env["GODEBUG"]; ok {
-		t.Errorf("vinit re-executed itself (GODEBUG=%q), want no re-exec", v)
+	const (
+		runtimeX = "-X=runtime.godebugDefault=asyncpreemptoff=1"
+		singleX  = "-X=github.com/vservers/vserver/internal/single.LinkedGodebugDefault=asyncpreemptoff=1"
+	)
+	for _, tc := range []struct {
+		name       string
+		flags      []string
+		wantReexec bool
+	}{
+		{"ldflags in build info", []string{"-ldflags=" + runtimeX}, false},
+		{"trimpath, both variables", []string{"-trimpath", "-ldflags=" + runtimeX + " " + singleX}, false},
+		{"trimpath, runtime only", []string{"-trimpath", "-ldflags=" + runtimeX}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bin := filepath.Join(t.TempDir(), "vinit")
+			args := append(append([]string{"build"}, tc.flags...), "-o", bin, "github.com/vservers/vserver/cmd/vinit")
+			if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
+				t.Fatalf("build: %v\n%s", err, out)
+			}
+			report := newPipe(t)
+			cmd := exec.Command(bin, "--", "sh", "-c", `echo $$ >&3; sleep 1000; exit 0`)
+			cmd.ExtraFiles = []*os.File{report.w}
+			for _, kv := range os.Environ() {
+				if !strings.HasPrefix(kv, "GODEBUG=") {
+					cmd.Env = append(cmd.Env, kv)
+				}
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			report.w.Close()
+			report.line(t)
+			env := environ(t, strconv.Itoa(cmd.Process.Pid))
+			cmd.Process.Signal(unix.SIGTERM)
+			exitCode(t, cmd)
+			v, reexeced := env["GODEBUG"]
+			if reexeced != tc.wantReexec {
+				t.Errorf("re-executed: %v (GODEBUG=%q), want %v", reexeced, v, tc.wantReexec)
+			}
+		})
 	}
 }
 
