@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
 
@@ -19,10 +18,6 @@ func singleMain(flags, argv []string) int {
 	// First of all: the runtime must not send SIGURG of its own, or vinit
 	// could not forward a SIGURG sent to it. Returns only if exec failed.
 	reexecErr := single.ReexecWithoutPreemption()
-	// One P is plenty for forwarding signals and reaping, and it saves the
-	// thread wake-ups between Ps on every signal (measured in
-	// docs/benchmarks.md). The child does not inherit it.
-	runtime.GOMAXPROCS(1)
 
 	fs := flag.NewFlagSet("vinit", flag.ContinueOnError)
 	fs.Usage = func() {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"slices"
 	"syscall"
 	"time"
@@ -22,7 +23,7 @@ type session struct {
 	log       *slog.Logger
 	pid1      bool
 	pid       int
-	proc      *os.Process
+	pidfd     int // the child's, or -1 (a kernel before 5.2)
 	childOnly bool
 	tty       *terminal
 }
@@ -85,18 +86,18 @@ func Run(cfg Config) (int, error) {
 	if err != nil {
 		return ExitNotFound, err
 	}
-	var proc *os.Process
+	// syscall.ForkExec rather than os.StartProcess: the latter forks once
+	// more, the first time, to probe for pidfd support (measured in
+	// docs/benchmarks.md), and the pidfd comes from clone itself here.
+	pidfd := -1
+	attr := tty.sysProcAttr()
+	attr.PidFD = &pidfd
 	pid, exitc, err := r.Start(func() (int, error) {
-		p, err := os.StartProcess(path, cfg.Argv, &os.ProcAttr{
+		return syscall.ForkExec(path, cfg.Argv, &syscall.ProcAttr{
 			Env:   env,
-			Files: []*os.File{os.Stdin, os.Stdout, os.Stderr},
-			Sys:   tty.sysProcAttr(),
+			Files: []uintptr{0, 1, 2},
+			Sys:   attr,
 		})
-		if err != nil {
-			return 0, err
-		}
-		proc = p
-		return p.Pid, nil
 	})
 	if err != nil {
 		code := ExitCannotExecute
@@ -105,7 +106,6 @@ func Run(cfg Config) (int, error) {
 		}
 		return code, fmt.Errorf("start %s: %w", cfg.Argv[0], err)
 	}
-	defer proc.Release()
 	log.Info("started", "pid", pid, "argv", cfg.Argv, "tty", tty.mode.String())
 
 	if err := os.Chdir("/"); err != nil {
@@ -115,12 +115,19 @@ func Run(cfg Config) (int, error) {
 		signal.Notify(sigc, inheritedIgnored...)
 	}
 	ignoreReserved()
+	// One P is plenty for forwarding signals and reaping, and it saves
+	// thread wake-ups between Ps on every signal. Set only now: each
+	// signal.Notify above is a round trip to the runtime's signal thread,
+	// and with one P every round trip also hands the P between threads
+	// (about a millisecond more for the 58 signals; docs/benchmarks.md).
+	// The child does not inherit it.
+	runtime.GOMAXPROCS(1)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go keepRunning(log, "reaper", func() { r.Run(ctx) })
 
-	s := &session{log: log, pid1: os.Getpid() == 1, pid: pid, proc: proc, childOnly: cfg.ChildOnly, tty: tty}
+	s := &session{log: log, pid1: os.Getpid() == 1, pid: pid, pidfd: pidfd, childOnly: cfg.ChildOnly, tty: tty}
 	var exit reaper.Exit
 	for done := false; !done; {
 		protect(log, "signal forwarding", func() {
@@ -173,7 +180,11 @@ func (s *session) send(sig syscall.Signal) {
 			return
 		}
 	}
-	s.proc.Signal(sig) // by pidfd: never a recycled PID
+	if s.pidfd < 0 {
+		unix.Kill(s.pid, sig)
+		return
+	}
+	unix.PidfdSendSignal(s.pidfd, sig, nil, 0) // never a recycled PID
 }
 
 // suspend stops vinit, as a job-control signal would have stopped it had
