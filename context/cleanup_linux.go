@@ -16,7 +16,21 @@ import (
 // the PID still names it) and every process left in its cgroup, removes the
 // cgroup and deletes the host end of the veth pair. It is idempotent: what
 // is already gone is skipped.
-func Cleanup(u Undo) error {
+func Cleanup(u Undo) error { return cleanup(u, true) }
+
+// CleanupExited is Cleanup for a context whose init its caller has seen
+// exit, on the path every guest's end takes: it leaves the veth pair to the
+// kernel. With no process left in it, the guest's network namespace goes,
+// and the kernel deletes the pair with it in the background; deleting the
+// host end here would only wait, in the netlink call, for the RCU grace
+// periods of a device's unregistration (about 36 ms on the build machine:
+// most of a short vhost run). A veth of the same name still going when the
+// vserver boots again is replaced then (see addVeth). A network namespace
+// that something outside the context keeps alive (an nsenter -n, an ip
+// netns attach) keeps the pair too, until vhost cleanup.
+func CleanupExited(u Undo) error { return cleanup(u, false) }
+
+func cleanup(u Undo, deleteVeth bool) error {
 	var errs []error
 	if Alive(u) {
 		if err := killAndWait(u.Pid, 10*time.Second); err != nil {
@@ -35,7 +49,7 @@ func Cleanup(u Undo) error {
 			}
 		}
 	}
-	if u.HostIf != "" {
+	if deleteVeth && u.HostIf != "" {
 		if l, err := netlink.LinkByName(u.HostIf); err == nil && l.Type() == "veth" {
 			if err := netlink.LinkDel(l); err != nil && !errors.Is(err, unix.ENODEV) {
 				errs = append(errs, fmt.Errorf("delete veth %s: %w", u.HostIf, err))

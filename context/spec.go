@@ -3,6 +3,7 @@ package context
 import (
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"net/netip"
 	"os"
 	"regexp"
@@ -100,13 +101,19 @@ func ValidName(name string) error {
 }
 
 // HostIfName is the host end of the veth pair for vserver name: "vh-" and
-// the name, cut to the kernel's 15 bytes.
+// the name when that fits the kernel's 15 bytes. A longer name is cut to
+// its first 6 bytes and followed by a hash of the whole name, so that
+// vservers sharing a long prefix (web-frontend-1, web-frontend-2) get
+// different ends: "vh-web-fr-" and 5 hex digits. vserver.CheckConflicts
+// refuses the rare two names that hash alike.
 func HostIfName(name string) string {
-	n := "vh-" + name
-	if len(n) > 15 {
-		n = n[:15]
+	const max = 15
+	if n := "vh-" + name; len(n) <= max {
+		return n
 	}
-	return n
+	h := fnv.New32a()
+	h.Write([]byte(name))
+	return fmt.Sprintf("vh-%s-%05x", name[:6], h.Sum32()&0xfffff)
 }
 
 // DefaultCapabilities is the bounding set a guest keeps unless its config

@@ -292,6 +292,27 @@ func orDevNull(f *os.File) *os.File {
 	return null
 }
 
+// linkGoneTimeout bounds the wait for a veth of the last boot to go: the
+// kernel deletes it within tens of milliseconds of its namespace's end.
+const linkGoneTimeout = 3 * time.Second
+
+// waitLinkGone waits up to timeout for the link called name to go, and
+// reports whether it has. vhost never deletes a link it did not find in its
+// own records: one that stays belongs to someone else, or to a network
+// namespace something keeps alive (vhost cleanup deletes that).
+func waitLinkGone(name string, timeout time.Duration) bool {
+	for deadline := time.Now().Add(timeout); ; {
+		if _, err := netlink.LinkByName(name); err != nil {
+			var nf netlink.LinkNotFoundError
+			return errors.As(err, &nf)
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // addVeth makes the veth pair: the host end stays here with the gateway
 // addresses and a host route to each guest address; the guest end goes
 // into the network namespace of pid as GuestIf, where the setup stage
@@ -302,7 +323,13 @@ func addVeth(hostIf string, pid int, n *Network, cfg *setupConfig) error {
 		PeerName:      GuestIf,
 		PeerNamespace: netlink.NsPid(pid),
 	}
-	if err := netlink.LinkAdd(veth); err != nil {
+	err := netlink.LinkAdd(veth)
+	if errors.Is(err, unix.EEXIST) && waitLinkGone(hostIf, linkGoneTimeout) {
+		// The pair of this vserver's last boot, which the kernel deletes
+		// with its network namespace (see CleanupExited), was still going.
+		err = netlink.LinkAdd(veth)
+	}
+	if err != nil {
 		return fmt.Errorf("create veth %s: %w", hostIf, err)
 	}
 	link, err := netlink.LinkByName(hostIf)

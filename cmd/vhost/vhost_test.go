@@ -138,8 +138,16 @@ func assertGone(t *testing.T, root, name string, u vctx.Undo) {
 	if g, err := cgroup.Open(u.Cgroup); err == nil && len(g.Dirs()) > 0 {
 		t.Errorf("%s: cgroup left: %v", name, g.Dirs())
 	}
-	if _, err := netlink.LinkByName(u.HostIf); err == nil {
-		t.Errorf("%s: veth %s left", name, u.HostIf)
+	// After a guest's end the kernel deletes its veth pair with its network
+	// namespace, in the background (context.CleanupExited): give it time.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if _, err := netlink.LinkByName(u.HostIf); err != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("%s: veth %s left", name, u.HostIf)
+			break
+		}
 	}
 	if _, err := os.Stat(filepath.Join(root, "run/vhost", name)); err == nil {
 		t.Errorf("%s: run directory left", name)
@@ -411,6 +419,20 @@ func TestRunInTheForegroundStopsOnInterrupt(t *testing.T) {
 	assertGone(t, h.root, name, st.Undo)
 }
 
+// hostIfTwins returns two vserver names long enough to have their host
+// interface names hashed, and whose hashes collide.
+func hostIfTwins() (string, string) {
+	seen := map[string]string{}
+	for i := 0; ; i++ {
+		name := fmt.Sprintf("twins-%07d", i)
+		hostIf := vctx.HostIfName(name)
+		if other, ok := seen[hostIf]; ok {
+			return other, name
+		}
+		seen[hostIf] = name
+	}
+}
+
 func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 	h := newHost(t)
 	cfgDir := filepath.Join(h.root, "etc/vhost/vservers")
@@ -423,6 +445,9 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 	write("badaddr", "image: demo\nnetwork:\n  addresses: [10.77.0.300/24]\n")
 	write("first", "image: demo\ncontext: 7\nnetwork:\n  addresses: [10.77.0.19/24]\n")
 	write("second", "image: demo\ncontext: 7\nnetwork:\n  addresses: [10.77.0.20/24, 10.77.0.19/24]\n")
+	twin1, twin2 := hostIfTwins()
+	write(twin1, "image: demo\nnetwork:\n  addresses: [10.77.0.17/24]\n")
+	write(twin2, "image: demo\nnetwork:\n  addresses: [10.77.0.18/24]\n")
 	tests := []struct {
 		args []string
 		want string
@@ -433,6 +458,7 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 		{[]string{"start", "badaddr"}, "badaddr.yaml:3:15: network.addresses[0]: "},
 		{[]string{"start", "second"}, "second.yaml:2:10: context: context id 7 is vserver first's too (" + cfgDir + "/first.yaml:2:10)"},
 		{[]string{"start", "first"}, "first.yaml:4:15: network.addresses[0]: 10.77.0.19 is vserver second's address too (" + cfgDir + "/second.yaml:4:30)"},
+		{[]string{"start", twin1}, twin1 + ".yaml: vservers " + twin1 + " and " + twin2 + " would both have the host interface " + vctx.HostIfName(twin1)},
 		{[]string{"start", "../etc"}, `invalid vserver name "../etc"`},
 		{[]string{"start", "a/b"}, `invalid vserver name "a/b"`},
 		{[]string{"start", "nosuch"}, "no config file"},
@@ -452,7 +478,7 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 	if ents, _ := os.ReadDir(filepath.Join(h.root, "run/vhost")); len(ents) != 0 {
 		t.Errorf("run directories left: %v", ents)
 	}
-	for _, n := range []string{"noimage", "typo", "broken", "badaddr", "first", "second"} {
+	for _, n := range []string{"noimage", "typo", "broken", "badaddr", "first", "second", twin1} {
 		assertGone(t, h.root, n, vctx.Undo{Cgroup: "vhost/" + n, HostIf: vctx.HostIfName(n)})
 	}
 

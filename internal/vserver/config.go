@@ -282,7 +282,9 @@ func (c *Config) spec() *vctx.Spec {
 }
 
 // CheckConflicts refuses a config that claims what another vserver's config
-// already has: a guest address or the context id. The error points at both.
+// already has: a guest address, the context id, or (for two isolated
+// vservers whose long names hash alike) the host end of the veth pair. The
+// error points at both.
 func CheckConflicts(p Paths, cfg *Config) error {
 	ents, err := os.ReadDir(p.ConfigDir())
 	if err != nil {
@@ -297,6 +299,11 @@ func CheckConflicts(p Paths, cfg *Config) error {
 		other, err := Load(p, name)
 		if err != nil {
 			continue // a broken config claims nothing; it can't start
+		}
+		if cfg.Network.Mode == vctx.NetIsolated && other.Network.Mode == vctx.NetIsolated &&
+			vctx.HostIfName(cfg.Name) == vctx.HostIfName(name) {
+			errs.Append(&strictyaml.Error{File: cfg.File, Msg: fmt.Sprintf(
+				"vservers %s and %s would both have the host interface %s: rename one", cfg.Name, name, vctx.HostIfName(name))})
 		}
 		if cfg.Context != 0 && other.Context == cfg.Context {
 			errs.Append(cfg.doc.Errorf("context", "context id %d is vserver %s's too (%s)", cfg.Context, name, other.position("context")))

@@ -255,7 +255,7 @@ func monitor(o Options, name string, console Console, initArgs []string, ready f
 		out := outcome(ws)
 		st.LastExit = describe(ws)
 		o.Log.Info("guest ended", "vserver", name, "how", st.LastExit, "outcome", out)
-		if err := vctx.Cleanup(c.Undo); err != nil {
+		if err := vctx.CleanupExited(c.Undo); err != nil {
 			o.Log.Error("clean up", "vserver", name, "err", err)
 			return Failed, 0, err
 		}
