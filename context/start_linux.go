@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -142,9 +143,13 @@ func Start(spec *Spec, save func(Undo) error) (_ *Context, err error) {
 			Setsid: true,
 		},
 	}
-	// Born in the cgroup where the kernel can (cgroup v2); a systemd scope
-	// is made around the stage below, before it runs anything.
-	if cg != nil && cg.UnifiedDir() != "" && cgroup.Unified() {
+	// The stage is born in the cgroup: in its cgroup2 directory by
+	// CLONE_INTO_CGROUP, and in the v1 hierarchies of a v1 or hybrid host
+	// by being forked from a thread that has moved there first (moving the
+	// stage afterwards would wait for an RCU grace period: see
+	// cgroup.EnterThread). A systemd scope is made around the stage below,
+	// before it runs anything.
+	if cg != nil && cg.UnifiedDir() != "" {
 		fd, err := unix.Open(cg.UnifiedDir(), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			return nil, fmt.Errorf("open cgroup %s: %w", cg.UnifiedDir(), err)
@@ -152,7 +157,24 @@ func Start(spec *Spec, save func(Undo) error) (_ *Context, err error) {
 		defer unix.Close(fd)
 		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, fd
 	}
-	if err := cmd.Start(); err != nil {
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		leave := func() error { return nil }
+		if cg != nil {
+			var err error
+			if leave, err = cg.EnterThread(); err != nil {
+				started <- err
+				return // still locked: the runtime ends the thread
+			}
+		}
+		err := cmd.Start()
+		if leave() == nil {
+			runtime.UnlockOSThread()
+		} // else still locked, as above
+		started <- err
+	}()
+	if err := <-started; err != nil {
 		return nil, fmt.Errorf("start setup stage: %w", err)
 	}
 	c.proc = cmd.Process
@@ -168,8 +190,7 @@ func Start(spec *Spec, save func(Undo) error) (_ *Context, err error) {
 		return nil, err
 	}
 	// The stage waits for its config, so it runs nothing before this.
-	switch {
-	case scope:
+	if scope {
 		ctx, cancel := stdctx.WithTimeout(stdctx.Background(), 30*time.Second)
 		dir, err := systemd.StartScope(ctx, spec.Name, c.Pid, scopeProps(spec.Limits))
 		cancel()
@@ -181,10 +202,6 @@ func Start(spec *Spec, save func(Undo) error) (_ *Context, err error) {
 			if err := save(undo); err != nil {
 				return nil, err
 			}
-		}
-	case !cmd.SysProcAttr.UseCgroupFD:
-		if err := cg.Add(c.Pid); err != nil {
-			return nil, err
 		}
 	}
 	if spec.Network.Mode == NetShared {

@@ -242,10 +242,20 @@ func readKeyed(file string) (map[string]int64, error) {
 // Where returns the directories of the cgroups process pid is in, in every
 // hierarchy a Group spans, as MoveTo takes them.
 func Where(pid int) ([]string, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	return where(fmt.Sprintf("/proc/%d/cgroup", pid))
+}
+
+// where reads a /proc/.../cgroup file as Where does.
+func where(file string) ([]string, error) {
+	b, err := os.ReadFile(file)
 	if err != nil {
 		return nil, err
 	}
+	return parseWhere(b)
+}
+
+// parseWhere turns the text of a /proc/.../cgroup file into directories.
+func parseWhere(b []byte) ([]string, error) {
 	var dirs []string
 	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
 		f := strings.SplitN(l, ":", 3)
@@ -265,6 +275,60 @@ func Where(pid int) ([]string, error) {
 		}
 	}
 	return dirs, nil
+}
+
+// EnterThread moves the calling OS thread, alone, into the group in every
+// v1 hierarchy, by writing 0 to their tasks files, so that a process it
+// forks next is born in the group there; leave moves the thread back where
+// it was. A thread moving itself takes no global lock; a write to
+// cgroup.procs takes the one that guards every thread group's migration,
+// and waits for an RCU grace period to do so (5 to 20 ms on the build
+// machine, most of a short vhost run).
+//
+// The caller must hold the thread (runtime.LockOSThread) from before
+// EnterThread until leave has returned nil; if leave fails, it must end its
+// goroutine still locked, so the runtime ends the thread rather than run
+// other goroutines in the group. The cgroup2 hierarchy has no such move
+// (outside threaded subtrees): a child gets there by CLONE_INTO_CGROUP,
+// with a descriptor of UnifiedDir. On a pure v2 host EnterThread does
+// nothing.
+func (g *Group) EnterThread() (leave func() error, err error) {
+	if len(g.v1) == 0 {
+		return func() error { return nil }, nil
+	}
+	home, err := where("/proc/thread-self/cgroup")
+	if err != nil {
+		return nil, err
+	}
+	var v1home []string
+	for _, d := range home {
+		if !isCgroup2(d) {
+			v1home = append(v1home, d)
+		}
+	}
+	leave = func() error { return moveThread(v1home) }
+	var dirs []string
+	for _, d := range g.v1 {
+		dirs = append(dirs, d)
+	}
+	if err := moveThread(dirs); err != nil {
+		if lerr := leave(); lerr != nil {
+			return nil, errors.Join(err, lerr)
+		}
+		return nil, err
+	}
+	return leave, nil
+}
+
+// moveThread writes 0, the calling thread, into the tasks file of every
+// directory of dirs.
+func moveThread(dirs []string) error {
+	for _, d := range dirs {
+		if err := os.WriteFile(filepath.Join(d, "tasks"), []byte("0"), 0); err != nil {
+			return fmt.Errorf("move this thread to cgroup %s: %w", d, err)
+		}
+	}
+	return nil
 }
 
 // MoveTo writes pid into the cgroup.procs of every directory of dirs.

@@ -5,9 +5,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func requireRoot(t *testing.T) {
@@ -148,3 +152,73 @@ func waitFor(t *testing.T, cond func() bool) {
 }
 
 func exists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+// TestEnterThreadForksIntoTheGroup: a child forked from a thread that has
+// entered the group is born in it in every hierarchy (v1 by the thread's
+// move, cgroup2 by CLONE_INTO_CGROUP), the thread goes back home, and the
+// group is empty once the child has exited.
+func TestEnterThreadForksIntoTheGroup(t *testing.T) {
+	requireRoot(t)
+	g, err := Create(fmt.Sprintf("vhost-cgtest-%d/enter", os.Getpid()), Limits{Pids: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Kill(); g.RemoveWhenEmpty(5 * time.Second) })
+	home, err := where("/proc/thread-self/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("/bin/cat", "/proc/self/cgroup")
+	cmd.SysProcAttr = &syscall.SysProcAttr{}
+	if d := g.UnifiedDir(); d != "" {
+		fd, err := unix.Open(d, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(fd)
+		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, fd
+	}
+	type result struct {
+		out        []byte
+		err        error
+		after      []string
+		afterError error
+	}
+	done := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		leave, err := g.EnterThread()
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		out, err := cmd.Output()
+		if lerr := leave(); lerr != nil {
+			done <- result{err: lerr}
+			return
+		}
+		after, aerr := where("/proc/thread-self/cgroup")
+		runtime.UnlockOSThread()
+		done <- result{out: out, err: err, after: after, afterError: aerr}
+	}()
+	r := <-done
+	if r.err != nil || r.afterError != nil {
+		t.Fatal(r.err, r.afterError)
+	}
+	child, err := parseWhere(r.out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(child)
+	want := slices.Clone(g.Dirs())
+	slices.Sort(want)
+	if !slices.Equal(child, want) {
+		t.Errorf("the child was born in %v, want %v", child, want)
+	}
+	if !slices.Equal(r.after, home) {
+		t.Errorf("the thread is in %v after leave, want %v (where it was)", r.after, home)
+	}
+	if err := g.RemoveWhenEmpty(5 * time.Second); err != nil {
+		t.Errorf("the group is not empty after the child's exit: %v", err)
+	}
+}
