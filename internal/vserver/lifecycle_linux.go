@@ -105,6 +105,19 @@ func monitorAlive(p Paths, st *State) bool {
 	return false
 }
 
+// lockAfterMonitor takes the lock of a vserver whose monitor has died. A
+// child the monitor was forking when it died holds a copy of the lock's
+// descriptor, like every other, until its execve closes it: on a loaded
+// host that takes a moment, so a refusal is retried for a while.
+func lockAfterMonitor(p Paths, name string) (*os.File, error) {
+	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		lk, err := lock(p, name)
+		if !errors.Is(err, ErrRunning) || time.Now().After(deadline) {
+			return lk, err
+		}
+	}
+}
+
 // Stop stops vserver name: it asks the monitor to stop the guest (SIGTERM
 // to init, the config's stop timeout, then SIGKILL to the whole context)
 // and waits for it to finish. When the monitor was killed, Stop does its
@@ -159,7 +172,7 @@ func Cleanup(o Options, name string) error {
 // finish stops a guest that has no monitor: sig, up to timeout, then
 // everything the undo record names is removed.
 func finish(o Options, name string, st *State, timeout time.Duration, sig unix.Signal) error {
-	lk, err := lock(o.Paths, name)
+	lk, err := lockAfterMonitor(o.Paths, name)
 	if err != nil {
 		return err
 	}
