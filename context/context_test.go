@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -352,5 +353,76 @@ func TestStartFailingAtTheNetworkReapsTheStage(t *testing.T) {
 	assertNothingLeft(t, last)
 	if _, err := os.Stat(fmt.Sprintf("/proc/%d", last.Pid)); last.Pid == 0 || err == nil {
 		t.Errorf("the setup stage %d is still in /proc after a failed Start", last.Pid)
+	}
+}
+
+func TestUserNSMakesGuestRootAnUnprivilegedHostUser(t *testing.T) {
+	requireRoot(t)
+	root := busyboxRoot(t)
+	name := fmt.Sprintf("u%d", os.Getpid()%100000)
+	const base = 4001 << 16
+	r, w, _ := os.Pipe()
+	c, err := Start(&Spec{
+		Name: name, Rootfs: root, Init: trampoline,
+		// No overlay: the root itself is seen through an idmapped mount.
+		InitArgs: []string{"/bin/sh", "-c", `cat /proc/self/uid_map | tr -s ' '; ls -lnd /bin/busybox /proc/1 | while read m l u g rest; do echo "$u:$g"; done
+echo > /bin/by-guest; mknod /tmp/null c 1 3 2>/dev/null && echo mknod=allowed || echo mknod=denied; sleep 60`},
+		Network: Network{Mode: NetNone}, Cgroup: "vhost-test/" + name,
+		UserNS: &IDMap{HostBase: base, Size: 65536},
+		Stdout: w, Stderr: w,
+	}, func(Undo) error { return nil })
+	w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		Cleanup(c.Undo)
+		c.Wait()
+		assertNothingLeft(t, c.Undo)
+	})
+	want := fmt.Sprintf(" 0 %d 65536\n0:0\n0:0\nmknod=denied\n", base)
+	got := make([]byte, 0, 200)
+	for buf := make([]byte, 200); len(got) < len(want); {
+		n, err := r.Read(buf)
+		if err != nil {
+			break
+		}
+		got = append(got, buf[:n]...)
+	}
+	if string(got) != want {
+		t.Errorf("guest init said %q, want %q", got, want)
+	}
+	// On the host: init runs as the base; the root is the guest's own
+	// (no overlay), seen through the map both ways: its files keep guest
+	// ids on disk, guest root's new one too.
+	if st, err := os.Stat(fmt.Sprintf("/proc/%d", c.Pid)); err != nil {
+		t.Fatal(err)
+	} else if uid := st.Sys().(*syscall.Stat_t).Uid; uid != base {
+		t.Errorf("init's /proc entry belongs to %d, want %d", uid, base)
+	}
+	for file, uid := range map[string]uint32{"bin/busybox": 0, "bin/by-guest": 0} {
+		if st, err := os.Stat(filepath.Join(root, file)); err != nil || st.Sys().(*syscall.Stat_t).Uid != uid {
+			t.Errorf("%s on the host: %v, want owner %d", file, err, uid)
+		}
+	}
+
+	// Exec lands in the user namespace, as guest root.
+	out, w2, _ := os.Pipe()
+	p, err := Exec(c.Undo, &ExecSpec{
+		Argv: []string{"sh", "-c", "id -u; tr -s ' ' </proc/self/uid_map; grep CapBnd /proc/self/status"},
+		Env:  []string{"PATH=/bin"}, Stdout: w2, Stderr: w2, Seccomp: true,
+	})
+	w2.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(out)
+	p.Wait()
+	var bnd uint64
+	for _, c := range DefaultCapabilities {
+		bnd |= 1 << capByName[c]
+	}
+	if want := fmt.Sprintf("0\n 0 %d 65536\nCapBnd:\t%016x\n", base, bnd); string(b) != want {
+		t.Errorf("exec'd command said %q, want %q", b, want)
 	}
 }

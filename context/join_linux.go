@@ -113,6 +113,12 @@ func execLocked(u Undo, spec *ExecSpec, tty bool) (_ *os.Process, master *os.Fil
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
 		return nil, nil, fmt.Errorf("prctl dumpable: %w", err)
 	}
+	// A user namespace is joined by the command's own process, which
+	// has one thread (see startInUserNS); this thread joins the rest.
+	userns, err := inOtherUserNS(u.Pid)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrNotRunning, err)
+	}
 	if err := unix.Unshare(unix.CLONE_FS); err != nil {
 		return nil, nil, fmt.Errorf("unshare fs: %w", err)
 	}
@@ -123,11 +129,13 @@ func execLocked(u Undo, spec *ExecSpec, tty bool) (_ *os.Process, master *os.Fil
 	if caps == nil {
 		caps = DefaultCapabilities
 	}
-	if err := limitBoundingSet(caps); err != nil {
-		return nil, nil, err
-	}
-	if err := limitInheritable(caps); err != nil {
-		return nil, nil, err
+	if !userns {
+		if err := limitBoundingSet(caps); err != nil {
+			return nil, nil, err
+		}
+		if err := limitInheritable(caps); err != nil {
+			return nil, nil, err
+		}
 	}
 	argv := spec.Argv
 	if len(argv) == 0 {
@@ -157,17 +165,60 @@ func execLocked(u Undo, spec *ExecSpec, tty bool) (_ *os.Process, master *os.Fil
 		files = []*os.File{peer, peer, peer}
 		sys.Setsid, sys.Setctty, sys.Ctty = true, true, 0
 	}
+	var p *os.Process
+	if userns {
+		p, err = startInUserNS(newNSExec(fd, path, argv, spec.Env, files, sys, caps, spec.Seccomp))
+		runtime.KeepAlive(files) // their fds were used by number
+		if err != nil {
+			return nil, nil, fmt.Errorf("exec %s in the context: %w", argv[0], err)
+		}
+		return p, master, nil
+	}
 	if spec.Seccomp {
 		// On this thread only; the command inherits it.
 		if err := seccomp.Default().Install(); err != nil {
 			return nil, nil, err
 		}
 	}
-	p, err := os.StartProcess(path, argv, &os.ProcAttr{Dir: "/", Env: spec.Env, Files: files, Sys: sys})
+	p, err = os.StartProcess(path, argv, &os.ProcAttr{Dir: "/", Env: spec.Env, Files: files, Sys: sys})
 	if err != nil {
 		return nil, nil, fmt.Errorf("exec %s in the context: %w", argv[0], err)
 	}
 	return p, master, nil
+}
+
+// newNSExec prepares, in the raw form the forked child uses, a command
+// for startInUserNS: what os.StartProcess would do with files and sys, the
+// bounding set cut to keep, and the default seccomp filter when asked.
+func newNSExec(pidfd int, path string, argv, env []string, files []*os.File, sys *syscall.SysProcAttr, keep []string, filter bool) *nsExec {
+	cstrings := func(ss []string) []*byte {
+		out := make([]*byte, 0, len(ss)+1)
+		for _, s := range ss {
+			b, _ := unix.BytePtrFromString(s)
+			out = append(out, b)
+		}
+		return append(out, nil)
+	}
+	x := &nsExec{pidfd: pidfd, argv: cstrings(argv), envv: cstrings(env), setsid: sys.Setsid, ctty: sys.Setctty}
+	x.path, _ = unix.BytePtrFromString(path)
+	x.dir, _ = unix.BytePtrFromString("/")
+	for i, f := range files {
+		x.files[i] = int(f.Fd())
+	}
+	kept := map[uintptr]bool{}
+	for _, name := range keep {
+		kept[capByName[name]] = true
+	}
+	for c := uintptr(0); c <= lastCap(); c++ {
+		if !kept[c] {
+			x.drop = append(x.drop, c)
+		}
+	}
+	if filter {
+		prog := seccomp.Default().Program()
+		x.filter = &unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
+	}
+	return x
 }
 
 // openPTY opens a new terminal of the devpts that /dev/ptmx names, and its

@@ -37,7 +37,15 @@ type Spec struct {
 	Overlay *Overlay
 	// Mounts are host paths bound into the guest, after the root is in
 	// place; targets are resolved inside the guest's root.
-	Mounts   []Mount
+	Mounts []Mount
+	// UserNS, when set, gives the context a user namespace of its own:
+	// guest uid and gid 0 to Size-1 are host ids HostBase to
+	// HostBase+Size-1, so guest root is an unprivileged host user. The
+	// image (Overlay.Lower, or Rootfs without an overlay) is seen
+	// through an idmapped mount, so its files owned by 0 are guest
+	// root's without being chowned; what the guest writes (Overlay.Upper)
+	// is owned by the mapped host ids.
+	UserNS   *IDMap
 	Init     string   // host path of the init binary, bind-mounted read-only at InitPath
 	InitArgs []string // arguments after InitPath
 	Env      []string // init's environment (the setup stage clears the rest)
@@ -66,6 +74,39 @@ type Overlay struct{ Lower, Upper, Work string }
 type Mount struct {
 	Source, Target string
 	ReadOnly       bool
+	// Idmap, in a context with a user namespace, shows Source's files
+	// through the context's map, as the image's are: a file of host uid
+	// N is guest uid N's. Without it the guest sees the host's owners as
+	// they are, and those outside its map as nobody (65534).
+	Idmap bool
+}
+
+// IDMap maps guest uids and gids 0..Size-1 to host ids HostBase onward.
+type IDMap struct {
+	HostBase uint32 `json:"host_base"`
+	Size     uint32 `json:"size"`
+}
+
+// MaxID is the last valid uid and gid: (uid_t)-1 means "no change" to the
+// kernel, and is never an id.
+const MaxID = 1<<32 - 2
+
+// Check says what is wrong with the map, if anything.
+func (m *IDMap) Check() error {
+	switch {
+	case m.Size == 0:
+		return errors.New("a user namespace of size 0 maps nobody")
+	case m.HostBase == 0:
+		return errors.New("host uid 0 as guest root is host root: the base must be above 0")
+	case uint64(m.HostBase)+uint64(m.Size)-1 > MaxID:
+		return fmt.Errorf("host ids %d to %d: past the last id, %d", m.HostBase, uint64(m.HostBase)+uint64(m.Size)-1, uint64(MaxID))
+	}
+	return nil
+}
+
+// Overlaps reports whether two maps share a host id.
+func (m *IDMap) Overlaps(o *IDMap) bool {
+	return uint64(m.HostBase) < uint64(o.HostBase)+uint64(o.Size) && uint64(o.HostBase) < uint64(m.HostBase)+uint64(m.Size)
 }
 
 // InitPath is where the guest sees its init.
@@ -152,6 +193,16 @@ func (s *Spec) validate() error {
 	}
 	if s.Cgroup == "" {
 		errs = append(errs, errors.New("no cgroup path"))
+	}
+	if s.UserNS != nil {
+		if err := s.UserNS.Check(); err != nil {
+			errs = append(errs, fmt.Errorf("user namespace: %w", err))
+		}
+	}
+	for _, m := range s.Mounts {
+		if m.Idmap && s.UserNS == nil {
+			errs = append(errs, fmt.Errorf("mount %s: idmap needs a user namespace", m.Source))
+		}
 	}
 	switch s.Network.Mode {
 	case NetIsolated, NetNone, NetShared:

@@ -1,6 +1,7 @@
 package context
 
 import (
+	"bytes"
 	stdctx "context"
 	"encoding/json"
 	"errors"
@@ -62,6 +63,8 @@ func Start(spec *Spec, save func(Undo) error) (_ *Context, err error) {
 	cfg := &setupConfig{
 		Rootfs:       spec.Rootfs,
 		Overlay:      spec.Overlay,
+		UserNS:       spec.UserNS,
+		Cgroup2:      cgroup.Cgroup2Dir() != "",
 		Mounts:       spec.Mounts,
 		Hostname:     spec.Hostname,
 		Init:         spec.Init,
@@ -136,12 +139,27 @@ func Start(spec *Spec, save func(Undo) error) (_ *Context, err error) {
 		Stderr:     orDevNull(spec.Stderr),
 		ExtraFiles: []*os.File{cfgR, errW},
 		Env:        []string{},
+		// Where hostMounts's pivot finds it: its working directory then
+		// follows into the guest's root.
+		Dir: "/",
 		SysProcAttr: &syscall.SysProcAttr{
 			Cloneflags: cloneFlags(spec.Network.Mode),
 			// Its own session: a terminal's Ctrl-C reaches the host side,
 			// which stops the guest in order, not the guest's init.
 			Setsid: true,
 		},
+	}
+	if m := spec.UserNS; m != nil {
+		// Created with the other namespaces, so it owns them all; os/exec
+		// writes the maps from here before the stage runs, and the stage
+		// becomes guest root (host uid HostBase) before it execs.
+		// setgroups stays allowed: guest root may set its services'
+		// groups, and no group of the host is in the map to drop.
+		ids := []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(m.HostBase), Size: int(m.Size)}}
+		cmd.SysProcAttr.Cloneflags |= unix.CLONE_NEWUSER
+		cmd.SysProcAttr.UidMappings, cmd.SysProcAttr.GidMappings = ids, ids
+		cmd.SysProcAttr.GidMappingsEnableSetgroups = true
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0}
 	}
 	// The stage is born in the cgroup: in its cgroup2 directory by
 	// CLONE_INTO_CGROUP, and in the v1 hierarchies of a v1 or hybrid host
@@ -189,6 +207,19 @@ func Start(spec *Spec, save func(Undo) error) (_ *Context, err error) {
 	if err := save(undo); err != nil {
 		return nil, err
 	}
+	if spec.UserNS != nil {
+		// The stage makes its /proc and /sys while it still sees the
+		// host's, which the host mounts take away.
+		var ready [1]byte
+		if n, _ := errR.Read(ready[:]); n != 1 || ready[0] != stageReady {
+			return nil, stageFailed(spec.Name, append(ready[:n], readAll(errR)...))
+		}
+		// Before the veth: a filesystem that can't be idmapped refuses
+		// the start with the least made.
+		if err := hostMountsInUserNS(c.Pid, cfg); err != nil {
+			return nil, fmt.Errorf("context %s: root filesystem: %w", spec.Name, err)
+		}
+	}
 	// The stage waits for its config, so it runs nothing before this.
 	if scope {
 		ctx, cancel := stdctx.WithTimeout(stdctx.Background(), 30*time.Second)
@@ -202,6 +233,17 @@ func Start(spec *Spec, save func(Undo) error) (_ *Context, err error) {
 			if err := save(undo); err != nil {
 				return nil, err
 			}
+		}
+	}
+	if m := spec.UserNS; m != nil {
+		// Delegated to guest root, as cgroups(7) describes: vinit makes a
+		// cgroup per service below it and moves processes among them.
+		g, err := cgroup.Open(undo.Cgroup)
+		if err == nil {
+			err = g.Delegate(int(m.HostBase), int(m.HostBase))
+		}
+		if err != nil {
+			return nil, fmt.Errorf("context %s: delegate the cgroup to guest root: %w", spec.Name, err)
 		}
 	}
 	if spec.Network.Mode == NetShared {
@@ -228,16 +270,28 @@ func Start(spec *Spec, save func(Undo) error) (_ *Context, err error) {
 	}
 	cfgW.Close()
 	// The stage closes the error pipe by exec'ing init, or reports why not.
-	msg, _ := io.ReadAll(errR)
-	if len(msg) > 0 {
-		var se setupError
-		if json.Unmarshal(msg, &se) != nil {
-			se = setupError{Step: "setup", Err: string(msg)}
-		}
-		return nil, fmt.Errorf("context %s: %s: %s", spec.Name, se.Step, se.Err)
+	if msg := bytes.TrimPrefix(readAll(errR), []byte{stageReady}); len(msg) > 0 {
+		return nil, stageFailed(spec.Name, msg)
 	}
 	c.Undo = undo
 	return c, nil
+}
+
+func readAll(r io.Reader) []byte {
+	b, _ := io.ReadAll(r)
+	return b
+}
+
+// stageFailed is the error the setup stage reported in msg.
+func stageFailed(name string, msg []byte) error {
+	if len(msg) == 0 {
+		return fmt.Errorf("context %s: the setup stage ended without a word", name)
+	}
+	var se setupError
+	if json.Unmarshal(msg, &se) != nil {
+		se = setupError{Step: "setup", Err: string(msg)}
+	}
+	return fmt.Errorf("context %s: %s: %s", name, se.Step, se.Err)
 }
 
 // cloneFlags are the namespaces a context of network mode gets: all, but

@@ -4,6 +4,7 @@
 # cgroup v2 hierarchy (../shared/tools/vmtest), where there is no Go.
 #
 #   sudo bash scripts/vmtest.sh
+#   sudo VHOST_VM_RUN='UserNS|UserNamespace' bash scripts/vmtest.sh   # only the tests matching
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -26,6 +27,8 @@ for p in internal/cgroup internal/quota internal/bindfilter context cmd/vhost; d
 done
 go build -o "$out/" ./cmd/vhost ./cmd/vinit ./context/internal/trampoline
 here=$(pwd)
+run=
+if [ -n "${VHOST_VM_RUN:-}" ]; then run="-test.run '$VHOST_VM_RUN'"; fi
 cat > "$out/in-vm.sh" <<INVM
 echo "cgroup: \$(stat -fc %T /sys/fs/cgroup), PID 1: \$(cat /proc/1/comm)"
 status=0
@@ -34,7 +37,7 @@ for p in internal/cgroup internal/quota internal/bindfilter context cmd/vhost; d
 	echo "--- \$p"
 	# The images' tool tests need umoci, skopeo and a Debian mirror, and the host service
 	# has a VM script of its own: here, what cgroup v2 and systemd change.
-	"$out/\$(basename \$p).test" -test.count=1 -test.v -test.skip 'Umoci|OCIImage|SysV|Daemon|Service|Debian' >/tmp/test.log 2>&1 || { status=1; echo "FAIL \$p in the VM; the end of its log:"; tail -60 /tmp/test.log; }
+	"$out/\$(basename \$p).test" -test.count=1 -test.v $run -test.skip 'Umoci|OCIImage|SysV|Daemon|Service|Debian' >/tmp/test.log 2>&1 || { status=1; echo "FAIL \$p in the VM; the end of its log:"; tail -60 /tmp/test.log; }
 	grep -E '^(--- |ok|FAIL|PASS|panic)|_test.go:' /tmp/test.log
 	# What needs systemd and cgroup v2 must run here, not skip.
 	if grep -q -- '--- SKIP' /tmp/test.log; then status=1; echo "FAIL \$p: a test skipped in the VM"; fi

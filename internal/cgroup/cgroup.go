@@ -184,6 +184,32 @@ func enableControllers(dir string) error {
 	return nil
 }
 
+// Delegate hands the group's cgroup2 directory to uid and gid, the way
+// cgroups(7) delegates a subtree: the directory itself, so they can make
+// cgroups below it, and the files the kernel lists in
+// /sys/kernel/cgroup/delegate (cgroup.procs, cgroup.subtree_control,
+// cgroup.threads, ...), so they can move their processes among those. The
+// limits' files stay root's. Without a cgroup2 hierarchy there is nothing
+// to hand over.
+func (g *Group) Delegate(uid, gid int) error {
+	if g.v2 == "" {
+		return nil
+	}
+	files := []string{"cgroup.procs", "cgroup.subtree_control", "cgroup.threads"}
+	if b, err := os.ReadFile("/sys/kernel/cgroup/delegate"); err == nil {
+		files = strings.Fields(string(b))
+	}
+	if err := os.Chown(g.v2, uid, gid); err != nil {
+		return fmt.Errorf("delegate cgroup %s: %w", g.Path, err)
+	}
+	for _, f := range files {
+		if err := os.Chown(filepath.Join(g.v2, f), uid, gid); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("delegate cgroup %s: %w", g.Path, err)
+		}
+	}
+	return nil
+}
+
 // Dirs returns the group's directory in every hierarchy.
 func (g *Group) Dirs() []string { return g.dirs }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+	"gopkg.in/yaml.v3"
 
 	vctx "github.com/vservers/vserver/context"
 	"github.com/vservers/vserver/internal/cgroup"
@@ -43,6 +44,9 @@ type Config struct {
 	NoNewPrivs   bool `yaml:"no_new_privs"`
 	// Seccomp is the guest's seccomp filter: default, or none.
 	Seccomp string
+	// UserNS gives the guest a user namespace of its own, so that guest
+	// root is an unprivileged host user; nil runs it in the host's.
+	UserNS *UserNSConfig `yaml:"user_namespace"`
 
 	// Autostart boots the vserver with the host (vhost daemon), by
 	// BootOrder: lower first; vservers of one order start together, and
@@ -78,6 +82,54 @@ type MountConfig struct {
 	Source   string // absolute host path
 	Target   string // absolute path in the guest, resolved inside the image
 	ReadOnly bool   `yaml:"read_only"`
+	// Idmap, with a user namespace, shows the source's files through its
+	// map as the image's are: host uid N is guest uid N.
+	Idmap bool
+}
+
+// UserNSConfig is the user_namespace setting: `auto`, or a mapping with
+// the host uid and gid of guest root and the number of ids mapped.
+type UserNSConfig struct {
+	Auto bool  `yaml:"-"`
+	Base int64 // host uid and gid of guest uid and gid 0
+	Size int64 // ids mapped: guest 0 to Size-1
+}
+
+// AutoUserNSSize is the size of an auto range, and the default size.
+const AutoUserNSSize = 65536
+
+// UnmarshalYAML reads `auto` or {base: N, size: M}.
+func (u *UserNSConfig) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if n.Value != "auto" {
+			return fmt.Errorf("want auto or a mapping with base (and size), got %q", n.Value)
+		}
+		u.Auto = true
+		return nil
+	case yaml.MappingNode:
+		var v struct{ Base, Size *int64 }
+		if err := strictyaml.DecodeNode(n, &v); err != nil {
+			return err
+		}
+		if v.Base == nil {
+			return strictyaml.ErrorAt(n, "base", "required: the host uid of guest root")
+		}
+		u.Base, u.Size = *v.Base, AutoUserNSSize
+		if v.Size != nil {
+			u.Size = *v.Size
+		}
+		return nil
+	}
+	return fmt.Errorf("want auto or a mapping with base (and size), got %s", strictyaml.Describe(n))
+}
+
+// IDMap is the config's map; nil without a user namespace.
+func (c *Config) IDMap() *vctx.IDMap {
+	if c.UserNS == nil {
+		return nil
+	}
+	return &vctx.IDMap{HostBase: uint32(c.UserNS.Base), Size: uint32(c.UserNS.Size)}
 }
 
 // LimitsConfig is the limits section.
@@ -225,6 +277,27 @@ func Parse(file string, data []byte) (*Config, error) {
 			errs.Append(doc.Errorf(f+".target", "want an absolute path in the guest other than /, got %q", m.Target))
 		}
 	}
+	if u := cfg.UserNS; u != nil {
+		switch {
+		case u.Auto && cfg.Context == 0:
+			errs.Append(doc.Errorf("user_namespace", "auto derives the range from the context id: set context: N"))
+		case u.Auto && cfg.Context >= 65535:
+			errs.Append(doc.Errorf("user_namespace", "auto with context id %d would map uid %d, which is no uid: set base and size", cfg.Context, 1<<32-1))
+		case u.Auto:
+			// The context id in the high 16 bits of every host id of the
+			// guest's, as Linux-VServer tagged files by xid.
+			u.Base, u.Size = int64(cfg.Context)<<16, AutoUserNSSize
+		case u.Base <= 0 || u.Base > vctx.MaxID:
+			errs.Append(doc.Errorf("user_namespace.base", "want a host uid from 1 to %d, got %d (0 would make guest root host root)", vctx.MaxID, u.Base))
+		case u.Size <= 0 || u.Base+u.Size-1 > vctx.MaxID:
+			errs.Append(doc.Errorf("user_namespace.size", "want 1 to %d ids from base %d, got %d", vctx.MaxID-u.Base+1, u.Base, u.Size))
+		}
+	}
+	for i, m := range cfg.Mounts {
+		if m.Idmap && cfg.UserNS == nil {
+			errs.Append(doc.Errorf(fmt.Sprintf("mounts[%d].idmap", i), "needs a user namespace (user_namespace:) to map through"))
+		}
+	}
 	if cfg.Limits.Disk > 0 && cfg.Context == 0 {
 		errs.Append(doc.Errorf("limits.disk", "a disk limit needs a context id (context: N), the project id of its quota"))
 	}
@@ -267,6 +340,7 @@ func (c *Config) spec() *vctx.Spec {
 		NoNewPrivs:   c.NoNewPrivs,
 		Seccomp:      c.Seccomp == "default",
 		Network:      vctx.Network{Mode: c.Network.Mode},
+		UserNS:       c.IDMap(),
 	}
 	for _, a := range c.Network.Addresses {
 		s.Network.Addresses = append(s.Network.Addresses, netip.MustParsePrefix(a))
@@ -276,15 +350,15 @@ func (c *Config) spec() *vctx.Spec {
 	}
 	s.Network.Bridge = c.Network.Bridge
 	for _, m := range c.Mounts {
-		s.Mounts = append(s.Mounts, vctx.Mount{Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly})
+		s.Mounts = append(s.Mounts, vctx.Mount{Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly, Idmap: m.Idmap})
 	}
 	return s
 }
 
 // CheckConflicts refuses a config that claims what another vserver's config
-// already has: a guest address, the context id, or (for two isolated
-// vservers whose long names hash alike) the host end of the veth pair. The
-// error points at both.
+// already has: a guest address, the context id, host ids of its user
+// namespace, or (for two isolated vservers whose long names hash alike) the
+// host end of the veth pair. The error points at both.
 func CheckConflicts(p Paths, cfg *Config) error {
 	ents, err := os.ReadDir(p.ConfigDir())
 	if err != nil {
@@ -307,6 +381,10 @@ func CheckConflicts(p Paths, cfg *Config) error {
 		}
 		if cfg.Context != 0 && other.Context == cfg.Context {
 			errs.Append(cfg.doc.Errorf("context", "context id %d is vserver %s's too (%s)", cfg.Context, name, other.position("context")))
+		}
+		if m, o := cfg.IDMap(), other.IDMap(); m != nil && o != nil && m.Overlaps(o) {
+			errs.Append(cfg.doc.Errorf("user_namespace", "host ids %d to %d overlap vserver %s's, %d to %d (%s)",
+				m.HostBase, uint64(m.HostBase)+uint64(m.Size)-1, name, o.HostBase, uint64(o.HostBase)+uint64(o.Size)-1, other.position("user_namespace")))
 		}
 		for i, a := range cfg.Network.Addresses {
 			ip := netip.MustParsePrefix(a).Addr()

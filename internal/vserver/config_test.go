@@ -99,3 +99,31 @@ func TestOutcomeOfInitsEnd(t *testing.T) {
 		}
 	}
 }
+
+func TestUserNamespaceConfig(t *testing.T) {
+	tests := []struct {
+		yaml       string
+		base, size uint32
+	}{
+		{"context: 42\nuser_namespace: auto\n", 42 << 16, 65536},
+		{"user_namespace: {base: 200000}\n", 200000, 65536},
+		{"user_namespace:\n  base: 300000\n  size: 1000\n", 300000, 1000},
+	}
+	for _, tt := range tests {
+		cfg, err := Parse("f.yaml", []byte("image: a\nnetwork:\n  mode: none\n"+tt.yaml))
+		if err != nil {
+			t.Fatalf("%q: %v", tt.yaml, err)
+		}
+		m := cfg.spec().UserNS
+		if m == nil || m.HostBase != tt.base || m.Size != tt.size {
+			t.Errorf("%q: map %+v, want base %d size %d", tt.yaml, m, tt.base, tt.size)
+		}
+	}
+	cfg, err := Parse("f.yaml", []byte("image: a\nnetwork:\n  mode: none\n"))
+	if err != nil || cfg.spec().UserNS != nil {
+		t.Errorf("no user_namespace: %v, %+v", err, cfg)
+	}
+	if _, err := Parse("f.yaml", []byte("image: a\ncontext: 65535\nnetwork:\n  mode: none\nuser_namespace: auto\n")); err == nil || !strings.Contains(err.Error(), "f.yaml:5:17: user_namespace: auto with context id 65535") {
+		t.Errorf("auto at the last context id: %v", err)
+	}
+}

@@ -360,7 +360,46 @@ func prepareLayer(p Paths, name, lower string, cfg *Config) (*vctx.Overlay, stri
 			return nil, "", err
 		}
 	}
+	if err := ownLayer(o.Upper, cfg); err != nil {
+		return nil, "", err
+	}
 	return o, root, nil
+}
+
+// ownLayer checks that the vserver's own files belong to its guest root:
+// host root without a user namespace, the map's base with one. An empty
+// layer is handed over; one whose files were written under another map
+// is refused, as its guest root would own none of them. Nothing is chowned
+// behind the user's back.
+func ownLayer(upper string, cfg *Config) error {
+	want := 0
+	if m := cfg.IDMap(); m != nil {
+		want = int(m.HostBase)
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(upper, &st); err != nil {
+		return err
+	}
+	if int(st.Uid) == want {
+		return nil
+	}
+	ents, err := os.ReadDir(upper)
+	if err != nil {
+		return err
+	}
+	if len(ents) == 0 {
+		return os.Chown(upper, want, want)
+	}
+	how := fmt.Sprintf("with a user namespace based at host uid %d", st.Uid)
+	if st.Uid == 0 {
+		how = "without a user namespace"
+	}
+	field := "user_namespace"
+	if want == 0 {
+		field = "image" // no user_namespace to point at
+	}
+	return cfg.Errorf(field, "the vserver's own files (%s) were written %s: its guest root, host uid %d, would own none of them; "+
+		"move them away to start again from the image, or shift their owners to the new range yourself", upper, how, want)
 }
 
 func termOf() string {
