@@ -74,12 +74,16 @@ func Spawn(o Options, name string, argv []string) error {
 	if err != nil {
 		return fmt.Errorf("start monitor: %w", err)
 	}
-	defer cmd.Process.Release()
 	msg, _ := io.ReadAll(r)
-	switch s := strings.TrimSpace(string(msg)); {
-	case s == "ok":
+	s := strings.TrimSpace(string(msg))
+	if s == "ok" {
+		cmd.Process.Release()
 		return nil
-	case s != "":
+	}
+	// A refused start returns once the monitor has finished undoing it,
+	// so nothing of it runs or writes on after the command.
+	cmd.Wait()
+	if s != "" {
 		return errors.New(s)
 	}
 	return fmt.Errorf("monitor of %s ended before the guest ran; see %s", name, logFile)
