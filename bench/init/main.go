@@ -36,6 +36,7 @@ func main() {
 		os.Exit(playRole(role))
 	}
 	vinit := flag.String("vinit", "vinit", "path of the vinit binary")
+	goFloor := flag.String("go-floor", "", "path of bench/init/gofloor, the least a Go init does, to measure as a reference")
 	storm := flag.Int("storm", 20000, "orphans in the storm")
 	stormRounds := flag.Int("storm-rounds", 3, "storms per init (the median is reported)")
 	sigRounds := flag.Int("signal-rounds", 100, "signal-latency rounds per init (the median is reported)")
@@ -49,6 +50,9 @@ func main() {
 		{"tini", []string{"tini", "-s", "--"}},
 		{"dumb-init", []string{"dumb-init", "--"}},
 		{"catatonit", []string{"catatonit", "--"}},
+	}
+	if *goFloor != "" {
+		inits = append(inits, initCmd{"go floor", []string{*goFloor, "--"}})
 	}
 	for _, in := range inits {
 		if _, err := exec.LookPath(in.argv[0]); err != nil {

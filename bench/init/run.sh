@@ -18,5 +18,7 @@ if [ "${VINIT_PLAIN:-}" = 1 ]; then
 else
 	CGO_ENABLED=0 go build -trimpath -ldflags="$VINIT_LDFLAGS" -o "$tmp/vinit" ./cmd/vinit
 fi
+# The least a Go init can do, built as vinit is: what the runtime costs.
+CGO_ENABLED=0 go build -trimpath -ldflags="$VINIT_LDFLAGS" -o "$tmp/gofloor" ./bench/init/gofloor
 go build -o "$tmp/init-bench" ./bench/init
-"$tmp/init-bench" -vinit "$tmp/vinit" "$@"
+"$tmp/init-bench" -vinit "$tmp/vinit" -go-floor "$tmp/gofloor" "$@"
