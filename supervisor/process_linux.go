@@ -9,7 +9,9 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"runtime"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -21,6 +23,12 @@ import (
 	"github.com/vservers/vserver/units"
 )
 
+// spawnWorkers is how many services are forked at the same time. A fork
+// holds its thread until the child has called execve, and most of that is
+// the child's work: a few in parallel keep both of a small machine's CPUs
+// busy, without a thread per service.
+const spawnWorkers = 4
+
 // forker starts real processes through the reaper.
 type forker struct {
 	reaper *reaper.Reaper
@@ -29,14 +37,88 @@ type forker struct {
 	// "" tracks services by process group and marker alone.
 	cgroup string
 	seq    atomic.Uint64 // numbers the markers
+
+	workers sync.Once
+	jobs    chan func(w *worker)
+	closed  chan struct{} // closed by close: the workers end
+	// umaskMu keeps forks out while vinit's own umask is changed for one,
+	// on workers whose thread shares it.
+	umaskMu sync.RWMutex
+}
+
+func newForker(r *reaper.Reaper, log *slog.Logger, cgroup string) *forker {
+	return &forker{reaper: r, log: log, cgroup: cgroup, jobs: make(chan func(*worker)), closed: make(chan struct{})}
+}
+
+// close ends the spawn workers; later spawns fail.
+func (f *forker) close() { close(f.closed) }
+
+// worker is a goroutine that forks services, on an OS thread of its own.
+type worker struct {
+	// privateFS: the thread has its own umask (unshare(CLONE_FS)), which
+	// a child forked from it inherits; the rest of vinit keeps its own.
+	privateFS bool
+}
+
+// work runs jobs on a locked thread, never unlocked: once its fs is
+// unshared, the thread must not run other goroutines (and the runtime
+// never clones new threads from a locked one). It ends with the thread.
+func (f *forker) work() {
+	runtime.LockOSThread()
+	w := &worker{privateFS: unix.Unshare(unix.CLONE_FS) == nil}
+	if !w.privateFS {
+		f.log.Warn("spawn worker shares vinit's umask: forks wait for those that change it")
+	}
+	for {
+		select {
+		case job := <-f.jobs:
+			job(w)
+		case <-f.closed:
+			return
+		}
+	}
 }
 
 // spawn forks and execs u's command in a process group of its own, with env
-// as its whole environment and out as its stdout and stderr. It returns once
-// execve has succeeded (os.StartProcess waits for that on a close-on-exec
-// pipe) or with the reason it failed.
-func (f *forker) spawn(u *units.Unit, env []string, out *os.File) (proc, error) {
+// as its whole environment and out as its stdout and stderr, on one of the
+// spawn workers. It returns once execve has succeeded (os.StartProcess
+// waits for that on a close-on-exec pipe) or with the reason it failed.
+func (f *forker) spawn(u *units.Unit, env []string, out outputFile) (proc, error) {
+	f.workers.Do(func() {
+		for range spawnWorkers {
+			go f.work()
+		}
+	})
+	type result struct {
+		p   proc
+		err error
+	}
+	done := make(chan result, 1)
+	job := func(w *worker) {
+		defer func() {
+			if v := recover(); v != nil {
+				done <- result{err: fmt.Errorf("start %s: panic: %v", u.Name, v)}
+			}
+		}()
+		p, err := f.spawnOn(w, u, env, out)
+		done <- result{p, err}
+	}
+	select {
+	case f.jobs <- job:
+	case <-f.closed:
+		return nil, fmt.Errorf("start %s: supervisor stopped", u.Name)
+	}
+	r := <-done
+	return r.p, r.err
+}
+
+// spawnOn is spawn on worker w's thread.
+func (f *forker) spawnOn(w *worker, u *units.Unit, env []string, out outputFile) (proc, error) {
 	path, err := procfs.LookPath(u.Exec[0], env)
+	if err != nil {
+		return nil, err
+	}
+	outf, err := out.File()
 	if err != nil {
 		return nil, err
 	}
@@ -68,17 +150,25 @@ func (f *forker) spawn(u *units.Unit, env []string, out *os.File) (proc, error) 
 	attr := &os.ProcAttr{
 		Dir:   u.WorkingDir,
 		Env:   env,
-		Files: []*os.File{stdin, out, out},
+		Files: []*os.File{stdin, outf, outf},
 		Sys:   sys,
+	}
+	if u.Umask != nil {
+		// The umask of this thread alone, which the child inherits; or,
+		// where the thread could not have its own, vinit's, with every
+		// other fork kept out meanwhile.
+		if !w.privateFS {
+			f.umaskMu.Lock()
+			defer f.umaskMu.Unlock()
+		}
+		old := unix.Umask(int(*u.Umask))
+		defer unix.Umask(old)
+	} else if !w.privateFS {
+		f.umaskMu.RLock()
+		defer f.umaskMu.RUnlock()
 	}
 	var p *os.Process
 	_, exited, err := f.reaper.Start(func() (int, error) {
-		if u.Umask != nil {
-			// The umask is the process's: set it for the fork alone. The
-			// reaper's lock, held here, keeps other services' forks out.
-			old := unix.Umask(int(*u.Umask))
-			defer unix.Umask(old)
-		}
 		var err error
 		p, err = os.StartProcess(path, u.Exec, attr)
 		if errors.Is(err, unix.ENOSYS) && sys.UseCgroupFD {

@@ -326,3 +326,39 @@ func TestStopOrder(t *testing.T) {
 		t.Errorf("stop order %q, want c b a", b)
 	}
 }
+
+// TestUmask: a unit's umask is its processes' own; vinit's stays as it was,
+// and so do those of the units without one.
+func TestUmask(t *testing.T) {
+	dir := t.TempDir()
+	strict, loose := uint32(0o077), uint32(0o002)
+	a := testUnit("a", "sh", "-c", "touch "+dir+"/a")
+	a.Kind = units.Oneshot
+	a.Umask = &strict
+	b := testUnit("b", "sh", "-c", "touch "+dir+"/b")
+	b.Kind = units.Oneshot
+	b.Umask = &loose
+	c := testUnit("c", "sh", "-c", "umask > "+dir+"/c")
+	c.Kind = units.Oneshot
+	mine := unix.Umask(0o022)
+	defer unix.Umask(mine)
+	s := start(t, nil, a, b, c)
+	for _, n := range []string{"a", "b", "c"} {
+		waitState(t, s, n, is(StateExited))
+	}
+	for name, want := range map[string]os.FileMode{"a": 0o600, "b": 0o664} {
+		fi, err := os.Stat(dir + "/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fi.Mode().Perm(); got != want {
+			t.Errorf("%s: mode %v, want %v", name, got, want)
+		}
+	}
+	if b, _ := os.ReadFile(dir + "/c"); strings.TrimSpace(string(b)) != "0022" {
+		t.Errorf("umask of a unit without one: %q, want 0022", b)
+	}
+	if got := unix.Umask(0o022); got != 0o022 {
+		t.Errorf("vinit's umask became %#o, want 022", got)
+	}
+}
