@@ -41,9 +41,6 @@ type forker struct {
 	workers sync.Once
 	jobs    chan func(w *worker)
 	closed  chan struct{} // closed by close: the workers end
-	// umaskMu keeps forks out while vinit's own umask is changed for one,
-	// on workers whose thread shares it.
-	umaskMu sync.RWMutex
 }
 
 func newForker(r *reaper.Reaper, log *slog.Logger, cgroup string) *forker {
@@ -67,7 +64,7 @@ func (f *forker) work() {
 	runtime.LockOSThread()
 	w := &worker{privateFS: unix.Unshare(unix.CLONE_FS) == nil}
 	if !w.privateFS {
-		f.log.Warn("spawn worker shares vinit's umask: forks wait for those that change it")
+		f.log.Warn("spawn worker shares vinit's umask: units with a umask go through the pre-exec stage")
 	}
 	for {
 		select {
@@ -147,30 +144,37 @@ func (f *forker) spawnOn(w *worker, u *units.Unit, env []string, out outputFile)
 		cg = dir
 		sys.UseCgroupFD, sys.CgroupFD = true, int(fd.Fd())
 	}
+	argv0, argv := path, u.Exec
 	attr := &os.ProcAttr{
 		Dir:   u.WorkingDir,
 		Env:   env,
 		Files: []*os.File{stdin, outf, outf},
 		Sys:   sys,
 	}
-	if u.Umask != nil {
-		// The umask of this thread alone, which the child inherits; or,
-		// where the thread could not have its own, vinit's, with every
-		// other fork kept out meanwhile.
-		if !w.privateFS {
-			f.umaskMu.Lock()
-			defer f.umaskMu.Unlock()
+	// What SysProcAttr can't do goes through the pre-exec stage: rlimits,
+	// and a umask where this thread can't have its own.
+	var report *os.File
+	if len(u.Rlimits) > 0 || (u.Umask != nil && !w.privateFS) {
+		if argv0, argv, err = stageArgv(u, path, sys.Credential, !w.privateFS); err != nil {
+			return nil, fmt.Errorf("start %s: %w", u.Exec[0], err)
 		}
+		sys.Credential = nil // the stage's, after the limits
+		var wr *os.File
+		if report, wr, err = os.Pipe(); err != nil {
+			return nil, fmt.Errorf("start %s: %w", u.Exec[0], err)
+		}
+		defer report.Close()
+		defer wr.Close()
+		attr.Files = append(attr.Files, wr) // stageFd
+	} else if u.Umask != nil {
+		// The umask of this thread alone, which the child inherits.
 		old := unix.Umask(int(*u.Umask))
 		defer unix.Umask(old)
-	} else if !w.privateFS {
-		f.umaskMu.RLock()
-		defer f.umaskMu.RUnlock()
 	}
 	var p *os.Process
 	_, exited, err := f.reaper.Start(func() (int, error) {
 		var err error
-		p, err = os.StartProcess(path, u.Exec, attr)
+		p, err = os.StartProcess(argv0, argv, attr)
 		if errors.Is(err, unix.ENOSYS) && sys.UseCgroupFD {
 			// Under the context's seccomp filter clone3, which Go needs
 			// to start a child in a cgroup, answers ENOSYS (as Docker's
@@ -178,7 +182,7 @@ func (f *forker) spawnOn(w *worker, u *units.Unit, env []string, out outputFile)
 			// clone and move the child right after; the marker finds
 			// whatever it forks before that.
 			sys.UseCgroupFD = false
-			if p, err = os.StartProcess(path, u.Exec, attr); err == nil {
+			if p, err = os.StartProcess(argv0, argv, attr); err == nil {
 				if werr := os.WriteFile(filepath.Join(cg, "cgroup.procs"), []byte(strconv.Itoa(p.Pid)), 0); werr != nil {
 					f.log.Warn("move service into its cgroup", "service", u.Name, "err", werr)
 				}
@@ -192,20 +196,12 @@ func (f *forker) spawnOn(w *worker, u *units.Unit, env []string, out outputFile)
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", u.Exec[0], err)
 	}
-	// There is no rlimit in SysProcAttr: the limits are set on the child
-	// right after its execve.
-	for name, l := range u.Rlimits {
-		res, ok := units.RlimitResource(name)
-		if !ok {
-			continue // the parser rejects unknown names
-		}
-		lim := unix.Rlimit{Cur: l.Soft, Max: l.Hard}
-		if err := unix.Prlimit(p.Pid, res, &lim, nil); err != nil && !errors.Is(err, unix.ESRCH) {
-			p.Signal(unix.SIGKILL)
-			killGroup(p.Pid, unix.SIGKILL)
-			<-exited
+	if report != nil {
+		attr.Files[stageFd].Close() // vinit's copy of the write end
+		if err := stageResult(report); err != nil {
+			<-exited // the stage exits when it fails
 			p.Release()
-			return nil, fmt.Errorf("set rlimit %s of %s: %w", name, u.Exec[0], err)
+			return nil, fmt.Errorf("start %s: %w", u.Exec[0], err)
 		}
 	}
 	return &process{p: p, pgid: p.Pid, exited: exited, cgroup: cg, marker: marker}, nil
