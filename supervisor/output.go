@@ -55,7 +55,7 @@ func (o *output) File() (*os.File, error) {
 			o.file = w
 		}
 	}
-	out, err := logfile.NewOutput(o.name, o.file, cfg.Console, log)
+	out, err := logfile.NewOutput(o.name, o.file, o.sup.console, log)
 	if err != nil {
 		return nil, err
 	}

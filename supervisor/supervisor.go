@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vservers/vserver/internal/logfile"
 	"github.com/vservers/vserver/internal/sdnotify"
 	"github.com/vservers/vserver/reaper"
 	"github.com/vservers/vserver/units"
@@ -51,9 +52,10 @@ type Halt struct {
 
 // Supervisor runs the services of a units set.
 type Supervisor struct {
-	cfg Config
-	log *slog.Logger
-	sp  *forker
+	cfg     Config
+	log     *slog.Logger
+	sp      *forker
+	console *logfile.Console // the services' lines to cfg.Console; nil without one
 
 	// op serialises what changes which services run: Start, Stop, Reload,
 	// the commands on one service and the restart-dependents action.
@@ -83,7 +85,12 @@ func New(cfg Config) *Supervisor {
 	if cfg.Env == nil {
 		cfg.Env = DefaultEnv
 	}
+	var console *logfile.Console
+	if cfg.Console != nil {
+		console = logfile.NewConsole(cfg.Console)
+	}
 	return &Supervisor{
+		console:  console,
 		cfg:      cfg,
 		log:      cfg.Log,
 		sp:       newForker(cfg.Reaper, cfg.Log, cfg.Cgroup),
