@@ -38,28 +38,36 @@ type forker struct {
 	cgroup string
 	seq    atomic.Uint64 // numbers the markers
 
-	workers sync.Once
-	jobs    chan func(w *worker)
-	closed  chan struct{} // closed by close: the workers end
+	mu      sync.Mutex
+	queue   []func(w *worker) // forks waiting for a worker
+	workers int               // running
+	closed  bool              // by close: no more forks
 }
 
 func newForker(r *reaper.Reaper, log *slog.Logger, cgroup string) *forker {
-	return &forker{reaper: r, log: log, cgroup: cgroup, jobs: make(chan func(*worker)), closed: make(chan struct{})}
+	return &forker{reaper: r, log: log, cgroup: cgroup}
 }
 
-// close ends the spawn workers; later spawns fail.
-func (f *forker) close() { close(f.closed) }
+// close refuses later spawns.
+func (f *forker) close() {
+	f.mu.Lock()
+	f.closed = true
+	f.mu.Unlock()
+}
 
 // worker is a goroutine that forks services, on an OS thread of its own.
+// Workers are started when forks wait and end when none is left, so an
+// idle vinit holds no thread for them.
 type worker struct {
 	// privateFS: the thread has its own umask (unshare(CLONE_FS)), which
 	// a child forked from it inherits; the rest of vinit keeps its own.
 	privateFS bool
 }
 
-// work runs jobs on a locked thread, never unlocked: once its fs is
+// work runs queued forks on a locked thread, never unlocked: once its fs is
 // unshared, the thread must not run other goroutines (and the runtime
-// never clones new threads from a locked one). It ends with the thread.
+// never clones new threads from a locked one). It ends, and its thread with
+// it, when the queue is empty.
 func (f *forker) work() {
 	runtime.LockOSThread()
 	w := &worker{privateFS: unix.Unshare(unix.CLONE_FS) == nil}
@@ -67,12 +75,17 @@ func (f *forker) work() {
 		f.log.Warn("spawn worker shares vinit's umask: units with a umask go through the pre-exec stage")
 	}
 	for {
-		select {
-		case job := <-f.jobs:
-			job(w)
-		case <-f.closed:
+		f.mu.Lock()
+		if len(f.queue) == 0 {
+			f.workers--
+			f.mu.Unlock()
 			return
 		}
+		job := f.queue[0]
+		f.queue[0] = nil
+		f.queue = f.queue[1:]
+		f.mu.Unlock()
+		job(w)
 	}
 }
 
@@ -81,11 +94,6 @@ func (f *forker) work() {
 // spawn workers. It returns once execve has succeeded (os.StartProcess
 // waits for that on a close-on-exec pipe) or with the reason it failed.
 func (f *forker) spawn(u *units.Unit, env []string, out outputFile) (proc, error) {
-	f.workers.Do(func() {
-		for range spawnWorkers {
-			go f.work()
-		}
-	})
 	type result struct {
 		p   proc
 		err error
@@ -100,11 +108,17 @@ func (f *forker) spawn(u *units.Unit, env []string, out outputFile) (proc, error
 		p, err := f.spawnOn(w, u, env, out)
 		done <- result{p, err}
 	}
-	select {
-	case f.jobs <- job:
-	case <-f.closed:
+	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
 		return nil, fmt.Errorf("start %s: supervisor stopped", u.Name)
 	}
+	f.queue = append(f.queue, job)
+	if f.workers < spawnWorkers {
+		f.workers++
+		go f.work()
+	}
+	f.mu.Unlock()
 	r := <-done
 	return r.p, r.err
 }
