@@ -355,6 +355,24 @@ func (s *Supervisor) Reload(ctx context.Context, set *units.Set) error {
 	return err
 }
 
+// Settled waits until no service is waiting for what it must follow or
+// starting: each is running, exited, failed, stopped or waiting to be
+// restarted. It returns ctx.Err() if ctx ends first.
+func (s *Supervisor) Settled(ctx context.Context) error {
+	set := s.current()
+	if set == nil {
+		return nil
+	}
+	for _, svc := range s.lookup(set.Names()) {
+		if _, err := svc.watch(ctx, func(st Status) bool {
+			return st.State != StateWaiting && st.State != StateStarting
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Status returns a snapshot of every service, in start order.
 func (s *Supervisor) Status() []Status {
 	s.mu.Lock()

@@ -362,3 +362,27 @@ func TestUmask(t *testing.T) {
 		t.Errorf("vinit's umask became %#o, want 022", got)
 	}
 }
+
+// TestSettled: Settled returns once every service has left waiting and
+// starting, however each ended up.
+func TestSettled(t *testing.T) {
+	ready := t.TempDir() + "/ready"
+	a := testUnit("a", "sh", "-c", "sleep 0.2; touch "+ready+"; exec sleep 1000")
+	a.Ready = units.Ready{Exec: []string{"test", "-e", ready}, Interval: 10 * time.Millisecond, Timeout: time.Minute}
+	b := testUnit("b", "true")
+	b.Kind = units.Oneshot
+	b.Requires = []string{"a"}
+	c := testUnit("c", "no-such-command-here")
+	s := start(t, nil, a, b, c)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := s.Settled(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]State{"a": StateRunning, "b": StateExited, "c": StateFailed}
+	for _, st := range s.Status() {
+		if st.State != want[st.Name] {
+			t.Errorf("%s: %s once settled, want %s", st.Name, st.State, want[st.Name])
+		}
+	}
+}
