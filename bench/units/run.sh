@@ -2,7 +2,8 @@
 # The supervisor benchmarks of docs/benchmarks.md, in one run:
 #   1. 1 000 units parsed, ordered and started to ready (vinit as a
 #      subreaper over a units directory, until `vinit ctl status` shows all
-#      1 000 running);
+#      1 000 running), as a first boot and as a second one over the same
+#      log files;
 #   2. restart latency with backoff off: a service that exits at once,
 #      restarted 200 times; the gap between its exit and the next start,
 #      from vinit's own log timestamps (millisecond resolution);
@@ -13,6 +14,7 @@
 # does as PID 1 of every vserver (whose /sys/fs/cgroup is its own).
 #
 #   bash bench/units/run.sh
+#   VINIT=/path/to/vinit bash bench/units/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/lib.sh
@@ -29,7 +31,13 @@ cleanup() {
 	rm -rf "$work"
 }
 trap cleanup EXIT
-CGO_ENABLED=0 go build -trimpath -ldflags="$VINIT_LDFLAGS" -o "$work/" ./cmd/vinit
+# VINIT=PATH measures that binary instead of one built from the tree (to
+# compare two builds under the same load).
+if [ -n "${VINIT:-}" ]; then
+	cp "$VINIT" "$work/vinit"
+else
+	CGO_ENABLED=0 go build -trimpath -ldflags="$VINIT_LDFLAGS" -o "$work/" ./cmd/vinit
+fi
 vinit=$work/vinit
 
 # run_vinit DIR: vinit over the units in DIR, its log in DIR.log.
@@ -51,14 +59,18 @@ stop_vinit() { kill -TERM "$pid"; wait "$pid" || true; pid=""; }
 echo "== 1. 1000 units to ready"
 u=$work/u1000 && mkdir -p "$u"
 for i in $(seq 1000); do printf 'exec: [sleep, "100000"]\n' >"$u/s$i.yaml"; done
-t0=$(date +%s%N)
-run_vinit "$u"
-until [ "$(running "$u")" = 1000 ]; do sleep 0.01; done
-t1=$(date +%s%N)
-ms=$(( (t1 - t0) / 1000000 ))
-echo "  1000 units running after $ms ms (target < 1000 ms; includes vinit's own start and the polling)"
-echo "  vinit's log: $(( $(stamp_ms 'msg=started' "$u.log") - $(stamp_ms 'msg="vinit starting"' "$u.log") )) ms from its start to the last service started"
-stop_vinit
+# Twice: a first boot creates the 1 000 log files; a second boot (a reboot)
+# appends to them.
+for boot in first second; do
+	t0=$(date +%s%N)
+	run_vinit "$u"
+	until [ "$(running "$u")" = 1000 ]; do sleep 0.01; done
+	t1=$(date +%s%N)
+	ms=$(( (t1 - t0) / 1000000 ))
+	echo "  $boot boot: 1000 units running after $ms ms (target < 1000 ms; includes vinit's own start and the polling)"
+	echo "  $boot boot: vinit's log: $(( $(stamp_ms 'msg=started' "$u.log") - $(stamp_ms 'msg="vinit starting"' "$u.log") )) ms from its start to the last service started"
+	stop_vinit
+done
 
 echo "== 2. restart latency, backoff off"
 u=$work/restart && mkdir -p "$u"
