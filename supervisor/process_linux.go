@@ -154,9 +154,9 @@ func (f *forker) spawnOn(w *worker, u *units.Unit, env []string, out outputFile)
 		if err != nil {
 			return nil, err
 		}
-		defer fd.Close()
+		defer unix.Close(fd)
 		cg = dir
-		sys.UseCgroupFD, sys.CgroupFD = true, int(fd.Fd())
+		sys.UseCgroupFD, sys.CgroupFD = true, fd
 	}
 	argv0, argv := path, u.Exec
 	attr := &os.ProcAttr{
