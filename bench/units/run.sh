@@ -81,7 +81,7 @@ backoff: {initial: 0s, max: 0s, jitter: 0}
 start_limit: {burst: 0}
 UNIT
 run_vinit "$u"
-until [ "$(grep -c 'msg=started service=flap' "$u.log")" -ge 201 ]; do sleep 0.05; done
+until [ "$(cat "$u.log" 2>/dev/null | grep -c 'msg=started service=flap')" -ge 201 ]; do sleep 0.05; done
 stop_vinit
 median=$(awk '
 	function ms(ts) { split(ts, a, "T"); split(a[2], b, ":"); return (b[1]*3600 + b[2]*60 + b[3]) * 1000 }
