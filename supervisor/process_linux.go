@@ -42,6 +42,7 @@ type forker struct {
 	queue   []func(w *worker) // forks waiting for a worker
 	workers int               // running
 	closed  bool              // by close: no more forks
+	warnFS  sync.Once         // a worker without its own umask, said once
 }
 
 func newForker(r *reaper.Reaper, log *slog.Logger, cgroup string) *forker {
@@ -72,7 +73,9 @@ func (f *forker) work() {
 	runtime.LockOSThread()
 	w := &worker{privateFS: unix.Unshare(unix.CLONE_FS) == nil}
 	if !w.privateFS {
-		f.log.Warn("spawn worker shares vinit's umask: units with a umask go through the pre-exec stage")
+		f.warnFS.Do(func() {
+			f.log.Warn("spawn worker shares vinit's umask: units with a umask go through the pre-exec stage")
+		})
 	}
 	for {
 		f.mu.Lock()
@@ -169,7 +172,7 @@ func (f *forker) spawnOn(w *worker, u *units.Unit, env []string, out outputFile)
 	// and a umask where this thread can't have its own.
 	var report *os.File
 	if len(u.Rlimits) > 0 || (u.Umask != nil && !w.privateFS) {
-		if argv0, argv, err = stageArgv(u, path, sys.Credential, !w.privateFS); err != nil {
+		if argv0, argv, err = stageArgv(u, path, sys.Credential); err != nil {
 			return nil, fmt.Errorf("start %s: %w", u.Exec[0], err)
 		}
 		sys.Credential = nil // the stage's, after the limits

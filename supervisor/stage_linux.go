@@ -67,9 +67,8 @@ func init() {
 }
 
 // stageArgv returns the path and argv that run path with argv through the
-// stage, with u's limits, the credential c and, when umask is set, the
-// unit's umask.
-func stageArgv(u *units.Unit, path string, c *syscall.Credential, umask bool) (string, []string, error) {
+// stage, with u's limits and umask and the credential c.
+func stageArgv(u *units.Unit, path string, c *syscall.Credential) (string, []string, error) {
 	spec := stageSpec{Path: path}
 	for name, l := range u.Rlimits {
 		res, ok := units.RlimitResource(name)
@@ -78,9 +77,7 @@ func stageArgv(u *units.Unit, path string, c *syscall.Credential, umask bool) (s
 		}
 		spec.Rlimits = append(spec.Rlimits, stageRlimit{Name: name, Resource: res, Cur: l.Soft, Max: l.Hard})
 	}
-	if umask {
-		spec.Umask = u.Umask
-	}
+	spec.Umask = u.Umask
 	if c != nil {
 		spec.Cred = &stageCredential{Uid: c.Uid, Gid: c.Gid, Groups: c.Groups}
 	}

@@ -340,13 +340,19 @@ func TestUmask(t *testing.T) {
 	b.Umask = &loose
 	c := testUnit("c", "sh", "-c", "umask > "+dir+"/c")
 	c.Kind = units.Oneshot
+	d := testUnit("d", "sh", "-c", "touch "+dir+"/d") // through the pre-exec stage
+	d.Kind = units.Oneshot
+	d.Umask = &strict
+	d.Rlimits = map[string]units.Rlimit{"core": {Soft: 0, Hard: 0}}
 	mine := unix.Umask(0o022)
 	defer unix.Umask(mine)
-	s := start(t, nil, a, b, c)
-	for _, n := range []string{"a", "b", "c"} {
-		waitState(t, s, n, is(StateExited))
+	s := start(t, nil, a, b, c, d)
+	for _, n := range []string{"a", "b", "c", "d"} {
+		if st := waitState(t, s, n, func(st Status) bool { return st.State == StateExited || st.State == StateFailed }); st.State != StateExited {
+			t.Fatalf("%s: %s (%s), want exited", n, st.State, st.Error)
+		}
 	}
-	for name, want := range map[string]os.FileMode{"a": 0o600, "b": 0o664} {
+	for name, want := range map[string]os.FileMode{"a": 0o600, "b": 0o664, "d": 0o600} {
 		fi, err := os.Stat(dir + "/" + name)
 		if err != nil {
 			t.Fatal(err)
