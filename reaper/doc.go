@@ -8,9 +8,10 @@
 // The Reaper owns that loop. On every SIGCHLD it calls wait4(-1, WNOHANG)
 // until no exited child is left, and routes each status to whoever registered
 // the PID with Start; statuses nobody registered are counted as orphans.
-// Start holds the reaper's lock across the fork and the registration, so a
-// child that exits at once is still routed to its owner, never counted as an
-// orphan.
+// Reaping waits for every Start in progress, each of which holds a shared
+// lock across its fork and the registration, so a child that exits at once
+// is still routed to its owner, never counted as an orphan; the forks of
+// several goroutines don't wait for each other.
 //
 // The package knows nothing of services: the supervisor and vinit's
 // single-command mode are its callers.

@@ -56,7 +56,13 @@ type Stats struct {
 // Reaper collects the exit statuses of all children of the process.
 // Create it with New before the process has any child.
 type Reaper struct {
-	mu      sync.Mutex
+	// forking is held shared by every Start, across its fork and the
+	// registration of the PID, and exclusively by Reap: no status can be
+	// collected between a fork and its registration, while forks of
+	// several goroutines go on at the same time.
+	forking sync.RWMutex
+
+	mu      sync.Mutex // guards the fields below
 	waiters map[int]chan Exit
 	// childless is true once wait4 has answered ECHILD and no child has
 	// been started since.
@@ -72,12 +78,12 @@ type Reaper struct {
 
 // Start runs start, which must fork exactly one child and return its PID, and
 // registers that PID so that its exit is delivered on the returned channel
-// (buffered; it receives exactly one value). The reaper's lock is held across
-// start and the registration, so the child's status can't be collected before
-// it is registered.
+// (buffered; it receives exactly one value). Reaping waits while any start
+// runs, so the child's status can't be collected before it is registered;
+// starts of several goroutines run at the same time.
 func (r *Reaper) Start(start func() (int, error)) (int, <-chan Exit, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	r.forking.RLock()
+	defer r.forking.RUnlock()
 	pid, err := start()
 	if err != nil {
 		return 0, nil, err
@@ -86,8 +92,10 @@ func (r *Reaper) Start(start func() (int, error)) (int, <-chan Exit, error) {
 		return 0, nil, fmt.Errorf("reaper: start returned pid %d", pid)
 	}
 	ch := make(chan Exit, 1)
+	r.mu.Lock()
 	r.waiters[pid] = ch
 	r.childless = false
+	r.mu.Unlock()
 	return pid, ch, nil
 }
 
@@ -110,6 +118,8 @@ func (r *Reaper) Stats() Stats {
 // Reap collects every child that has exited, without blocking. The loop
 // calls it on every SIGCHLD; callers may call it to reap at once.
 func (r *Reaper) Reap() {
+	r.forking.Lock()
+	defer r.forking.Unlock()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for {

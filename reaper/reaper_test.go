@@ -2,12 +2,14 @@ package reaper
 
 import (
 	"context"
+	"fmt"
 	"os/exec"
+	"sync"
 	"testing"
 	"time"
 )
 
-// start forks argv with the reaper's lock held, as the supervisor does.
+// start forks argv through r.Start, as the supervisor does.
 func start(t *testing.T, r *Reaper, argv ...string) (int, <-chan Exit) {
 	t.Helper()
 	pid, ch, err := r.Start(func() (int, error) {
@@ -64,6 +66,49 @@ func TestRoutesStatusToOwnerAndCountsOrphans(t *testing.T) {
 	}
 	if got := r.Stats().Orphans; got != 1 {
 		t.Fatalf("orphans = %d, want 1", got)
+	}
+}
+
+// TestConcurrentStarts: children forked by several goroutines at once, each
+// exiting at once, all reach their owners while the loop reaps.
+func TestConcurrentStarts(t *testing.T) {
+	r, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	go r.Run(t.Context())
+	const workers, each = 8, 25
+	var wg sync.WaitGroup
+	errc := make(chan error, workers*each)
+	for range workers {
+		wg.Go(func() {
+			for range each {
+				pid, ch, err := r.Start(func() (int, error) {
+					cmd := exec.Command("/bin/sh", "-c", "exit 7")
+					if err := cmd.Start(); err != nil {
+						return 0, err
+					}
+					defer cmd.Process.Release()
+					return cmd.Process.Pid, nil
+				})
+				if err != nil {
+					errc <- err
+					continue
+				}
+				if e := <-ch; e.Pid != pid || e.Code() != 7 {
+					errc <- fmt.Errorf("got %v from pid %d, want exit status 7 from %d", e, e.Pid, pid)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Error(err)
+	}
+	if got := r.Stats().Orphans; got != 0 {
+		t.Errorf("orphans = %d, want 0", got)
 	}
 }
 

@@ -3,7 +3,6 @@ package supervisor
 import (
 	"context"
 	"errors"
-	"os"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -90,7 +89,7 @@ type fakeSpawner struct {
 	n     int
 }
 
-func (f *fakeSpawner) spawn(u *units.Unit, env []string, out *os.File) (proc, error) {
+func (f *fakeSpawner) spawn(u *units.Unit, env []string, out outputFile) (proc, error) {
 	f.n++
 	p := &fakeProc{pid: 100 + f.n, exited: make(chan reaper.Exit, 1), sigs: make(chan unix.Signal, 4)}
 	f.procs <- p

@@ -9,7 +9,9 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"runtime"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -21,6 +23,12 @@ import (
 	"github.com/vservers/vserver/units"
 )
 
+// spawnWorkers is how many services are forked at the same time. A fork
+// holds its thread until the child has called execve, and most of that is
+// the child's work: a few in parallel keep both of a small machine's CPUs
+// busy, without a thread per service.
+const spawnWorkers = 4
+
 // forker starts real processes through the reaper.
 type forker struct {
 	reaper *reaper.Reaper
@@ -29,14 +37,102 @@ type forker struct {
 	// "" tracks services by process group and marker alone.
 	cgroup string
 	seq    atomic.Uint64 // numbers the markers
+
+	mu      sync.Mutex
+	queue   []func(w *worker) // forks waiting for a worker
+	workers int               // running
+	closed  bool              // by close: no more forks
+	warnFS  sync.Once         // a worker without its own umask, said once
+}
+
+func newForker(r *reaper.Reaper, log *slog.Logger, cgroup string) *forker {
+	return &forker{reaper: r, log: log, cgroup: cgroup}
+}
+
+// close refuses later spawns.
+func (f *forker) close() {
+	f.mu.Lock()
+	f.closed = true
+	f.mu.Unlock()
+}
+
+// worker is a goroutine that forks services, on an OS thread of its own.
+// Workers are started when forks wait and end when none is left, so an
+// idle vinit holds no thread for them.
+type worker struct {
+	// privateFS: the thread has its own umask (unshare(CLONE_FS)), which
+	// a child forked from it inherits; the rest of vinit keeps its own.
+	privateFS bool
+}
+
+// work runs queued forks on a locked thread, never unlocked: once its fs is
+// unshared, the thread must not run other goroutines (and the runtime
+// never clones new threads from a locked one). It ends, and its thread with
+// it, when the queue is empty.
+func (f *forker) work() {
+	runtime.LockOSThread()
+	w := &worker{privateFS: unix.Unshare(unix.CLONE_FS) == nil}
+	if !w.privateFS {
+		f.warnFS.Do(func() {
+			f.log.Warn("spawn worker shares vinit's umask: units with a umask go through the pre-exec stage")
+		})
+	}
+	for {
+		f.mu.Lock()
+		if len(f.queue) == 0 {
+			f.workers--
+			f.mu.Unlock()
+			return
+		}
+		job := f.queue[0]
+		f.queue[0] = nil
+		f.queue = f.queue[1:]
+		f.mu.Unlock()
+		job(w)
+	}
 }
 
 // spawn forks and execs u's command in a process group of its own, with env
-// as its whole environment and out as its stdout and stderr. It returns once
-// execve has succeeded (os.StartProcess waits for that on a close-on-exec
-// pipe) or with the reason it failed.
-func (f *forker) spawn(u *units.Unit, env []string, out *os.File) (proc, error) {
+// as its whole environment and out as its stdout and stderr, on one of the
+// spawn workers. It returns once execve has succeeded (os.StartProcess
+// waits for that on a close-on-exec pipe) or with the reason it failed.
+func (f *forker) spawn(u *units.Unit, env []string, out outputFile) (proc, error) {
+	type result struct {
+		p   proc
+		err error
+	}
+	done := make(chan result, 1)
+	job := func(w *worker) {
+		defer func() {
+			if v := recover(); v != nil {
+				done <- result{err: fmt.Errorf("start %s: panic: %v", u.Name, v)}
+			}
+		}()
+		p, err := f.spawnOn(w, u, env, out)
+		done <- result{p, err}
+	}
+	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		return nil, fmt.Errorf("start %s: supervisor stopped", u.Name)
+	}
+	f.queue = append(f.queue, job)
+	if f.workers < spawnWorkers {
+		f.workers++
+		go f.work()
+	}
+	f.mu.Unlock()
+	r := <-done
+	return r.p, r.err
+}
+
+// spawnOn is spawn on worker w's thread.
+func (f *forker) spawnOn(w *worker, u *units.Unit, env []string, out outputFile) (proc, error) {
 	path, err := procfs.LookPath(u.Exec[0], env)
+	if err != nil {
+		return nil, err
+	}
+	outf, err := out.File()
 	if err != nil {
 		return nil, err
 	}
@@ -61,26 +157,41 @@ func (f *forker) spawn(u *units.Unit, env []string, out *os.File) (proc, error) 
 		if err != nil {
 			return nil, err
 		}
-		defer fd.Close()
+		defer unix.Close(fd)
 		cg = dir
-		sys.UseCgroupFD, sys.CgroupFD = true, int(fd.Fd())
+		sys.UseCgroupFD, sys.CgroupFD = true, fd
 	}
+	argv0, argv := path, u.Exec
 	attr := &os.ProcAttr{
 		Dir:   u.WorkingDir,
 		Env:   env,
-		Files: []*os.File{stdin, out, out},
+		Files: []*os.File{stdin, outf, outf},
 		Sys:   sys,
+	}
+	// What SysProcAttr can't do goes through the pre-exec stage: rlimits,
+	// and a umask where this thread can't have its own.
+	var report *os.File
+	if len(u.Rlimits) > 0 || (u.Umask != nil && !w.privateFS) {
+		if argv0, argv, err = stageArgv(u, path, sys.Credential); err != nil {
+			return nil, fmt.Errorf("start %s: %w", u.Exec[0], err)
+		}
+		sys.Credential = nil // the stage's, after the limits
+		var wr *os.File
+		if report, wr, err = os.Pipe(); err != nil {
+			return nil, fmt.Errorf("start %s: %w", u.Exec[0], err)
+		}
+		defer report.Close()
+		defer wr.Close()
+		attr.Files = append(attr.Files, wr) // stageFd
+	} else if u.Umask != nil {
+		// The umask of this thread alone, which the child inherits.
+		old := unix.Umask(int(*u.Umask))
+		defer unix.Umask(old)
 	}
 	var p *os.Process
 	_, exited, err := f.reaper.Start(func() (int, error) {
-		if u.Umask != nil {
-			// The umask is the process's: set it for the fork alone. The
-			// reaper's lock, held here, keeps other services' forks out.
-			old := unix.Umask(int(*u.Umask))
-			defer unix.Umask(old)
-		}
 		var err error
-		p, err = os.StartProcess(path, u.Exec, attr)
+		p, err = os.StartProcess(argv0, argv, attr)
 		if errors.Is(err, unix.ENOSYS) && sys.UseCgroupFD {
 			// Under the context's seccomp filter clone3, which Go needs
 			// to start a child in a cgroup, answers ENOSYS (as Docker's
@@ -88,7 +199,7 @@ func (f *forker) spawn(u *units.Unit, env []string, out *os.File) (proc, error) 
 			// clone and move the child right after; the marker finds
 			// whatever it forks before that.
 			sys.UseCgroupFD = false
-			if p, err = os.StartProcess(path, u.Exec, attr); err == nil {
+			if p, err = os.StartProcess(argv0, argv, attr); err == nil {
 				if werr := os.WriteFile(filepath.Join(cg, "cgroup.procs"), []byte(strconv.Itoa(p.Pid)), 0); werr != nil {
 					f.log.Warn("move service into its cgroup", "service", u.Name, "err", werr)
 				}
@@ -102,20 +213,12 @@ func (f *forker) spawn(u *units.Unit, env []string, out *os.File) (proc, error) 
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", u.Exec[0], err)
 	}
-	// There is no rlimit in SysProcAttr: the limits are set on the child
-	// right after its execve.
-	for name, l := range u.Rlimits {
-		res, ok := units.RlimitResource(name)
-		if !ok {
-			continue // the parser rejects unknown names
-		}
-		lim := unix.Rlimit{Cur: l.Soft, Max: l.Hard}
-		if err := unix.Prlimit(p.Pid, res, &lim, nil); err != nil && !errors.Is(err, unix.ESRCH) {
-			p.Signal(unix.SIGKILL)
-			killGroup(p.Pid, unix.SIGKILL)
-			<-exited
+	if report != nil {
+		attr.Files[stageFd].Close() // vinit's copy of the write end
+		if err := stageResult(report); err != nil {
+			<-exited // the stage exits when it fails
 			p.Release()
-			return nil, fmt.Errorf("set rlimit %s of %s: %w", name, u.Exec[0], err)
+			return nil, fmt.Errorf("start %s: %w", u.Exec[0], err)
 		}
 	}
 	return &process{p: p, pgid: p.Pid, exited: exited, cgroup: cg, marker: marker}, nil

@@ -63,10 +63,15 @@ type proc interface {
 	Release()
 }
 
+// outputFile gives a service's processes their stdout and stderr.
+type outputFile interface{ File() (*os.File, error) }
+
 // spawner starts a service's process and runs its readiness probe;
 // forker is the real one.
 type spawner interface {
-	spawn(u *units.Unit, env []string, out *os.File) (proc, error)
+	// spawn starts u's command with env as its whole environment and
+	// out's file as its stdout and stderr.
+	spawn(u *units.Unit, env []string, out outputFile) (proc, error)
 	// probe makes one attempt at u's ready probe (tcp or exec), bounded
 	// by ctx, and returns nil when it succeeded.
 	probe(ctx context.Context, u *units.Unit, env []string) error
@@ -107,7 +112,7 @@ type service struct {
 	unit  *units.Unit
 	sp    spawner
 	env   func(*units.Unit) ([]string, error)
-	out   *os.File
+	out   outputFile
 	log   *slog.Logger
 	fail  func(s *service) // called when it fails for good
 	cmds  chan command
@@ -141,7 +146,7 @@ type run struct {
 	lim       startLimit
 }
 
-func newService(u *units.Unit, sp spawner, out *os.File, log *slog.Logger) *service {
+func newService(u *units.Unit, sp spawner, out outputFile, log *slog.Logger) *service {
 	s := &service{
 		unit:    u,
 		sp:      sp,

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vservers/vserver/internal/logfile"
 	"github.com/vservers/vserver/internal/sdnotify"
 	"github.com/vservers/vserver/reaper"
 	"github.com/vservers/vserver/units"
@@ -51,9 +52,10 @@ type Halt struct {
 
 // Supervisor runs the services of a units set.
 type Supervisor struct {
-	cfg Config
-	log *slog.Logger
-	sp  spawner
+	cfg     Config
+	log     *slog.Logger
+	sp      *forker
+	console *logfile.Console // the services' lines to cfg.Console; nil without one
 
 	// op serialises what changes which services run: Start, Stop, Reload,
 	// the commands on one service and the restart-dependents action.
@@ -83,10 +85,15 @@ func New(cfg Config) *Supervisor {
 	if cfg.Env == nil {
 		cfg.Env = DefaultEnv
 	}
+	var console *logfile.Console
+	if cfg.Console != nil {
+		console = logfile.NewConsole(cfg.Console)
+	}
 	return &Supervisor{
+		console:  console,
 		cfg:      cfg,
 		log:      cfg.Log,
-		sp:       &forker{reaper: cfg.Reaper, log: cfg.Log, cgroup: cfg.Cgroup},
+		sp:       newForker(cfg.Reaper, cfg.Log, cfg.Cgroup),
 		services: make(map[string]*service),
 		outputs:  make(map[string]*output),
 	}
@@ -111,34 +118,28 @@ func (s *Supervisor) Start(set *units.Set) error {
 			errs = append(errs, err)
 		}
 	}
-	errs = append(errs, s.create(set, set.Names()))
+	s.create(set, set.Names())
 	s.startNames(set.Names())
 	return errors.Join(errs...)
 }
 
 // create makes the services of names as set defines them, each keeping the
 // output pipe of its predecessor of the same name.
-func (s *Supervisor) create(set *units.Set, names []string) error {
+func (s *Supervisor) create(set *units.Set, names []string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var errs []error
 	for _, n := range names {
 		o := s.outputs[n]
 		if o == nil {
-			var err error
-			if o, err = s.newOutput(n); err != nil {
-				errs = append(errs, err)
-				continue
-			}
+			o = s.newOutput(n)
 			s.outputs[n] = o
 		}
-		svc := newService(set.Get(n), s.sp, o.out.File(), s.log)
+		svc := newService(set.Get(n), s.sp, o, s.log)
 		svc.env = s.environ
 		svc.fail = s.failed
 		s.services[n] = svc
 		go svc.loop()
 	}
-	return errors.Join(errs...)
 }
 
 // startNames starts the services of names, each once what it must follow
@@ -274,6 +275,7 @@ func (s *Supervisor) Stop(ctx context.Context) error {
 		return nil
 	}
 	err := s.stopNames(ctx, set, set.Names(), opQuit)
+	s.sp.close()
 	s.mu.Lock()
 	if s.notify != nil {
 		s.notify.Close()
@@ -348,9 +350,27 @@ func (s *Supervisor) Reload(ctx context.Context, set *units.Set) error {
 	// Equal to the new one.
 	s.set = set
 	s.mu.Unlock()
-	err = errors.Join(err, s.create(set, up))
+	s.create(set, up)
 	s.startNames(up)
 	return err
+}
+
+// Settled waits until no service is waiting for what it must follow or
+// starting: each is running, exited, failed, stopped or waiting to be
+// restarted. It returns ctx.Err() if ctx ends first.
+func (s *Supervisor) Settled(ctx context.Context) error {
+	set := s.current()
+	if set == nil {
+		return nil
+	}
+	for _, svc := range s.lookup(set.Names()) {
+		if _, err := svc.watch(ctx, func(st Status) bool {
+			return st.State != StateWaiting && st.State != StateStarting
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Status returns a snapshot of every service, in start order.

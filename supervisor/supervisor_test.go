@@ -326,3 +326,69 @@ func TestStopOrder(t *testing.T) {
 		t.Errorf("stop order %q, want c b a", b)
 	}
 }
+
+// TestUmask: a unit's umask is its processes' own; vinit's stays as it was,
+// and so do those of the units without one.
+func TestUmask(t *testing.T) {
+	dir := t.TempDir()
+	strict, loose := uint32(0o077), uint32(0o002)
+	a := testUnit("a", "sh", "-c", "touch "+dir+"/a")
+	a.Kind = units.Oneshot
+	a.Umask = &strict
+	b := testUnit("b", "sh", "-c", "touch "+dir+"/b")
+	b.Kind = units.Oneshot
+	b.Umask = &loose
+	c := testUnit("c", "sh", "-c", "umask > "+dir+"/c")
+	c.Kind = units.Oneshot
+	d := testUnit("d", "sh", "-c", "touch "+dir+"/d") // through the pre-exec stage
+	d.Kind = units.Oneshot
+	d.Umask = &strict
+	d.Rlimits = map[string]units.Rlimit{"core": {Soft: 0, Hard: 0}}
+	mine := unix.Umask(0o022)
+	defer unix.Umask(mine)
+	s := start(t, nil, a, b, c, d)
+	for _, n := range []string{"a", "b", "c", "d"} {
+		if st := waitState(t, s, n, func(st Status) bool { return st.State == StateExited || st.State == StateFailed }); st.State != StateExited {
+			t.Fatalf("%s: %s (%s), want exited", n, st.State, st.Error)
+		}
+	}
+	for name, want := range map[string]os.FileMode{"a": 0o600, "b": 0o664, "d": 0o600} {
+		fi, err := os.Stat(dir + "/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fi.Mode().Perm(); got != want {
+			t.Errorf("%s: mode %v, want %v", name, got, want)
+		}
+	}
+	if b, _ := os.ReadFile(dir + "/c"); strings.TrimSpace(string(b)) != "0022" {
+		t.Errorf("umask of a unit without one: %q, want 0022", b)
+	}
+	if got := unix.Umask(0o022); got != 0o022 {
+		t.Errorf("vinit's umask became %#o, want 022", got)
+	}
+}
+
+// TestSettled: Settled returns once every service has left waiting and
+// starting, however each ended up.
+func TestSettled(t *testing.T) {
+	ready := t.TempDir() + "/ready"
+	a := testUnit("a", "sh", "-c", "sleep 0.2; touch "+ready+"; exec sleep 1000")
+	a.Ready = units.Ready{Exec: []string{"test", "-e", ready}, Interval: 10 * time.Millisecond, Timeout: time.Minute}
+	b := testUnit("b", "true")
+	b.Kind = units.Oneshot
+	b.Requires = []string{"a"}
+	c := testUnit("c", "no-such-command-here")
+	s := start(t, nil, a, b, c)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := s.Settled(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]State{"a": StateRunning, "b": StateExited, "c": StateFailed}
+	for _, st := range s.Status() {
+		if st.State != want[st.Name] {
+			t.Errorf("%s: %s once settled, want %s", st.Name, st.State, want[st.Name])
+		}
+	}
+}

@@ -32,17 +32,18 @@ import (
 const MarkerEnv = "VINIT_SERVICE"
 
 // cgroupDir creates (or reuses) the cgroup of service name below parent and
-// opens it for CLONE_INTO_CGROUP.
-func cgroupDir(parent, name string) (string, *os.File, error) {
-	dir := filepath.Join(parent, name+".service")
+// opens it (O_PATH: only its file descriptor is needed) for
+// CLONE_INTO_CGROUP. The caller closes fd.
+func cgroupDir(parent, name string) (dir string, fd int, err error) {
+	dir = filepath.Join(parent, name+".service")
 	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
-		return "", nil, fmt.Errorf("create cgroup of %s: %w", name, err)
+		return "", -1, fmt.Errorf("create cgroup of %s: %w", name, err)
 	}
-	f, err := os.Open(dir)
+	fd, err = unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return "", nil, fmt.Errorf("open cgroup of %s: %w", name, err)
+		return "", -1, fmt.Errorf("open cgroup of %s: %w", name, &os.PathError{Op: "open", Path: dir, Err: err})
 	}
-	return dir, f, nil
+	return dir, fd, nil
 }
 
 // cgroupPids lists the processes of a cgroup2 directory.

@@ -22,7 +22,9 @@
 // splits it into lines of at most MaxLine bytes, writes them to the log
 // file and copies them to the console as "NAME | line". A console that
 // blocks never stalls the log file or the service: console lines go through
-// a bounded queue, and lines that do not fit are dropped and counted.
+// a bounded queue, one per Console that all Outputs share, and lines that
+// do not fit are dropped and counted. An Output holds no read buffer while
+// its pipe is empty, and no goroutine but its reader.
 //
 // Tail and Follow read the files back, across rotation, for
 // "vinit ctl logs -n N" and "-f".

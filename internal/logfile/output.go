@@ -3,16 +3,20 @@ package logfile
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
-	"strconv"
+	"sync"
 	"sync/atomic"
+
+	"golang.org/x/sys/unix"
 )
 
-// consoleQueue is how many lines an Output holds for a slow console before
-// it drops them.
-const consoleQueue = 1024
+// readSize is the most read from a pipe at once: what a pipe holds.
+const readSize = 64 << 10
+
+// readBufs are the buffers of the pipes' reads, taken only while data is
+// there to read: a service that writes nothing holds none.
+var readBufs = sync.Pool{New: func() any { b := make([]byte, readSize); return &b }}
 
 // Output owns the pipe that carries a service's stdout and stderr. It reads
 // lines from it until every write end is closed, and sends them to the log
@@ -20,29 +24,34 @@ const consoleQueue = 1024
 type Output struct {
 	name    string
 	file    *Writer
-	console io.Writer
+	console *Console
 	log     *slog.Logger
 
-	r, w    *os.File
-	split   splitter
-	queue   chan []byte // console lines; nil without a console
-	dropped atomic.Uint64
+	r, w  *os.File
+	split splitter
 
-	done        chan struct{} // the reader has seen EOF and flushed
-	consoleDone chan struct{} // the console writer has ended
-	fileErr     bool          // the last write to file failed (logged once)
+	done    chan struct{} // the reader has seen EOF and flushed
+	fileErr bool          // the last write to file failed (logged once)
+
+	// Shared with the console's writer.
+	queued      atomic.Int64  // lines in the console's queue
+	dropped     atomic.Uint64 // lines the console missed
+	ended       atomic.Bool   // the reader is done: no more lines
+	consoleDone chan struct{} // closed once the console has every line (or its note) after the end
+	endConsole  sync.Once
+	pending     bool   // in the console's pending list; guarded by its mu
+	reported    uint64 // drops noted on the console; the console's writer's
 }
 
 // NewOutput creates the pipe and starts reading it. Lines go to file (if
 // not nil) and, as "name | line", to console (if not nil). name is printed
 // as given: pad it (fmt.Sprintf("%-*s", width, name)) to line up the
-// columns of several services. A console shared by several Outputs must be
-// safe for concurrent Writes, as an *os.File is; each line is one Write.
-// log gets write errors of the log file; nil discards them.
+// columns of several services. log gets write errors of the log file; nil
+// discards them.
 //
 // Give File to each process of the service as its stdout and stderr, and
 // call Close when the service is gone for good.
-func NewOutput(name string, file *Writer, console io.Writer, log *slog.Logger) (*Output, error) {
+func NewOutput(name string, file *Writer, console *Console, log *slog.Logger) (*Output, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -61,10 +70,7 @@ func NewOutput(name string, file *Writer, console io.Writer, log *slog.Logger) (
 		done:        make(chan struct{}),
 		consoleDone: make(chan struct{}),
 	}
-	if console != nil {
-		o.queue = make(chan []byte, consoleQueue)
-		go o.writeConsole()
-	} else {
+	if console == nil {
 		close(o.consoleDone)
 	}
 	go o.read()
@@ -83,8 +89,8 @@ func (o *Output) Dropped() uint64 { return o.dropped.Load() }
 // that still hold one have closed it too and every line is in the log file
 // (flushed, not fsynced: close the Writer for that). If ctx ends first,
 // Close stops reading, dropping what is still unread, and returns
-// ctx.Err(). Console lines still queued are written by a goroutine that
-// ends when they are, or never if the console blocks forever.
+// ctx.Err(). Console lines still queued are written when the console
+// takes them, or never if it blocks forever.
 func (o *Output) Close(ctx context.Context) error {
 	o.w.Close()
 	select {
@@ -100,21 +106,39 @@ func (o *Output) Close(ctx context.Context) error {
 func (o *Output) read() {
 	defer close(o.done)
 	defer o.r.Close()
-	buf := make([]byte, 64<<10)
-	for {
-		n, err := o.r.Read(buf)
-		if n > 0 {
-			o.split.write(buf[:n], o.line)
+	rc, err := o.r.SyscallConn()
+	if err != nil {
+		o.log.Error("read service output", "service", o.name, "err", err)
+	}
+	for eof := err != nil; !eof; {
+		// The callback runs when the pipe is readable; the buffer is
+		// taken only then.
+		err := rc.Read(func(fd uintptr) bool {
+			bp := readBufs.Get().(*[]byte)
+			defer readBufs.Put(bp)
+			n, err := unix.Read(int(fd), *bp)
+			switch {
+			case err == unix.EAGAIN:
+				return false // wait until readable
+			case err == unix.EINTR:
+				return true
+			case err != nil || n == 0:
+				eof = true
+				return true
+			}
+			o.split.write((*bp)[:n], o.line)
 			o.flushFile()
-		}
+			return true
+		})
 		if err != nil {
-			break
+			break // closed by Close
 		}
 	}
 	o.split.flush(o.line)
 	o.flushFile()
-	if o.queue != nil {
-		close(o.queue)
+	o.ended.Store(true)
+	if o.console != nil {
+		o.console.note(o)
 	}
 }
 
@@ -123,16 +147,12 @@ func (o *Output) line(b []byte) {
 	if o.file != nil {
 		o.checkFile(o.file.WriteLine("", b))
 	}
-	if o.queue == nil {
+	if o.console == nil {
 		return
 	}
 	c := make([]byte, 0, len(o.name)+3+len(b)+1)
 	c = append(append(append(append(c, o.name...), " | "...), b...), '\n')
-	select {
-	case o.queue <- c:
-	default:
-		o.dropped.Add(1)
-	}
+	o.console.send(o, c)
 }
 
 func (o *Output) flushFile() {
@@ -151,23 +171,5 @@ func (o *Output) checkFile(err error) {
 	case err == nil && o.fileErr:
 		o.fileErr = false
 		o.log.Info("service log file writable again", "service", o.name)
-	}
-}
-
-// writeConsole copies queued lines to the console, and says how many were
-// dropped when it catches up. Write errors are ignored: the console is
-// best effort, the log file is the record.
-func (o *Output) writeConsole() {
-	defer close(o.consoleDone)
-	var reported uint64
-	for b := range o.queue {
-		o.console.Write(b)
-		if d := o.dropped.Load(); d != reported && len(o.queue) == 0 {
-			o.console.Write([]byte(o.name + " | [vinit: " + strconv.FormatUint(d-reported, 10) + " lines dropped from the console, see the log file]\n"))
-			reported = d
-		}
-	}
-	if d := o.dropped.Load(); d != reported {
-		o.console.Write([]byte(o.name + " | [vinit: " + strconv.FormatUint(d-reported, 10) + " lines dropped from the console, see the log file]\n"))
 	}
 }

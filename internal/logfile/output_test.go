@@ -34,7 +34,11 @@ func (s *syncBuffer) String() string {
 
 func newOutput(t *testing.T, name string, w *Writer, console io.Writer) *Output {
 	t.Helper()
-	o, err := NewOutput(name, w, console, nil)
+	var c *Console
+	if console != nil {
+		c = NewConsole(console)
+	}
+	o, err := NewOutput(name, w, c, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,5 +218,47 @@ func TestOutputCloseGivesUp(t *testing.T) {
 	cancel()
 	if err := o.Close(ctx); err != context.Canceled {
 		t.Errorf("Close with a holder left: got %v, want context.Canceled", err)
+	}
+}
+
+// TestOutputsShareConsole: the lines of several Outputs reach one Console,
+// each with its own prefix, each stream in order.
+func TestOutputsShareConsole(t *testing.T) {
+	console := &syncBuffer{}
+	c := NewConsole(console)
+	var outs []*Output
+	for _, name := range []string{"a", "b", "c"} {
+		o, err := NewOutput(name, nil, c, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		outs = append(outs, o)
+	}
+	const n = 200
+	var wg sync.WaitGroup
+	for _, o := range outs {
+		wg.Go(func() {
+			run(t, o, fmt.Sprintf(`i=1; while [ $i -le %d ]; do echo "line $i"; i=$((i+1)); done`, n))
+			if err := o.Close(context.Background()); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+			<-o.consoleDone
+		})
+	}
+	wg.Wait()
+	next := map[string]int{}
+	for _, l := range strings.Split(strings.TrimSuffix(console.String(), "\n"), "\n") {
+		var name string
+		var k int
+		if _, err := fmt.Sscanf(l, "%s | line %d", &name, &k); err != nil {
+			t.Fatalf("console line %q: %v", l, err)
+		}
+		if k != next[name]+1 {
+			t.Fatalf("console line %q: want line %d of %s", l, next[name]+1, name)
+		}
+		next[name] = k
+	}
+	if diff := cmp.Diff(map[string]int{"a": n, "b": n, "c": n}, next); diff != "" {
+		t.Errorf("last line per output (-want +got):\n%s", diff)
 	}
 }
