@@ -280,6 +280,9 @@ echo "pid=$$ host=$(hostname) init=$(cat /proc/1/cmdline | tr '\0' ' ') cwd=$(pw
 	if len(procs) < 2 || procs[0].GuestPid != 1 || procs[0].Pid != c.Pid {
 		t.Fatalf("Procs = %+v, want init (host %d, guest 1) first and the exec'd shell", procs, c.Pid)
 	}
+	if !slices.IsSorted(guestPids) {
+		t.Errorf("Procs not in guest PID order: %v", guestPids)
+	}
 	found := false
 	for _, pr := range procs {
 		found = found || pr.Pid == p.Pid

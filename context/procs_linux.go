@@ -2,8 +2,10 @@ package context
 
 import (
 	"bufio"
+	"cmp"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -49,6 +51,9 @@ func Procs(u Undo) ([]Proc, error) {
 			procs = append(procs, p)
 		}
 	}
+	// By guest PID, init first: /proc lists by name, where host PID 1002
+	// comes before 975.
+	slices.SortFunc(procs, func(a, b Proc) int { return cmp.Compare(a.GuestPid, b.GuestPid) })
 	return procs, nil
 }
 
