@@ -250,9 +250,14 @@ func TestDemoBootsAndShowsOnlyItsContext(t *testing.T) {
 echo "hostname=$(hostname)"
 echo "init=$(cat /proc/1/cmdline)"
 for p in /proc/[0-9]*; do [ -r $p/stat ] && echo "proc ${p#/proc/}"; done
-ip -o addr show | while read n ifc fam a rest; do echo "addr $ifc $a"; done`)
+ip -o addr show | while read n ifc fam a rest; do echo "addr $ifc $a"; done
+echo "eth0 qlen=$(cat /sys/class/net/eth0/tx_queue_len) queues=$(ls /sys/class/net/eth0/queues | tr '\n' ' ')"`)
 	if !strings.Contains(out, "hostname="+name+"\n") || !strings.Contains(out, "init=/sbin/vinit\n") {
 		t.Errorf("guest identity:\n%s", out)
+	}
+	// The kernel's queue length for a veth, and one queue each way.
+	if !strings.Contains(out, "eth0 qlen=1000 queues=rx-0 tx-0 \n") {
+		t.Errorf("guest eth0's queues:\n%s", out)
 	}
 	var addrs []string
 	guestProcs := 0
