@@ -39,6 +39,14 @@ $V image build bench --from busybox >/dev/null
 rootfs=$R/var/lib/vhost/images/bench/rootfs
 printf 'image: bench\nnetwork:\n  mode: none\n' >"$R/etc/vhost/vservers/none.yaml"
 printf 'image: bench\nnetwork:\n  addresses: [10.77.0.100/24]\n' >"$R/etc/vhost/vservers/veth.yaml"
+# Eight more with a veth, taken in turn: one vserver run back to back waits,
+# at each start, for the kernel to finish deleting the last run's pair
+# (its name is the vserver's: firewall rules may name it), which a turn of
+# eight leaves time for.
+for i in 0 1 2 3 4 5 6 7; do
+	printf 'image: bench\nnetwork:\n  addresses: [10.77.0.10%d/24]\n' $((i + 2)) >"$R/etc/vhost/vservers/turn$i.yaml"
+done
+echo 0 >"$work/turn"
 $V run none -- /bin/true # the overlay directories exist from here on
 $V run veth -- /bin/true
 
@@ -95,20 +103,25 @@ hyperfine -N --warmup 3 --runs "$runs" --export-json "$work/h1.json" \
 	-n vhost-veth "$V run veth -- /bin/true" \
 	-n bwrap "bwrap --unshare-all --ro-bind $rootfs / --proc /proc --dev /dev /bin/true" \
 	-n nspawn "systemd-nspawn --register=no --keep-unit -q -D $nsroot /bin/true" >/dev/null
+# With a shell (bash builtins only, hyperfine subtracts the shell's start).
+hyperfine --shell=bash --warmup 8 --runs "$runs" --export-json "$work/h3.json" \
+	-n vhost-veth-turns "read n <$work/turn; echo \$(( (n + 1) % 8 )) >$work/turn; $V run turn\$n -- /bin/true" >/dev/null
 crun_wrap "hyperfine -N --warmup 3 --runs $runs --export-json $work/h2.json -n crun '$crun_cmd' -n crun-veth '$crun_veth_cmd'" >/dev/null
 mean() { jq -r --arg n "$2" '.results[] | select(.command==$n) | .mean' "$1"; }
 vn=$(mean "$work/h1.json" vhost-none); vv=$(mean "$work/h1.json" vhost-veth)
 bw=$(mean "$work/h1.json" bwrap); ns=$(mean "$work/h1.json" nspawn); cr=$(mean "$work/h2.json" crun)
-crv=$(mean "$work/h2.json" crun-veth)
+crv=$(mean "$work/h2.json" crun-veth); vt=$(mean "$work/h3.json" vhost-veth-turns)
 ms() { awk -v s="$1" 'BEGIN{printf "%.2f", s*1000}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a/b}'; }
 printf '%-40s %10s\n' "what" "mean ms"
 printf '%-40s %10s\n' "vhost run -- /bin/true, network none" "$(ms $vn)" "vhost run -- /bin/true, cgroup + veth" "$(ms $vv)" \
+	"  eight vservers in turn" "$(ms $vt)" \
 	"bwrap --unshare-all" "$(ms $bw)" "crun run (cgroup, netns)" "$(ms $cr)" \
 	"crun run (cgroup, netns, veth by a hook)" "$(ms $crv)" "systemd-nspawn --register=no" "$(ms $ns)"
 echo "ratios (target):"
 echo "  vhost-none / bwrap  = $(ratio $vn $bw)   (<= 1.0)"
-echo "  vhost-veth / crun-veth = $(ratio $vv $crv)   (<= 0.8: both with cgroup and veth)"
+echo "  vhost-veth / crun-veth = $(ratio $vv $crv)   (<= 0.8: both with cgroup and veth; one vserver back to back)"
+echo "  vhost-veth-turns / crun-veth = $(ratio $vt $crv)   (eight vservers in turn, as crun's run a new pair each)"
 echo "  vhost-veth / crun      = $(ratio $vv $cr)   (crun with a netns but no veth)"
 echo "  vhost-none / crun      = $(ratio $vn $cr)   (neither makes a veth)"
 echo "  vhost-none / nspawn = $(ratio $vn $ns)   (<= 0.1; nspawn here shares the host's network, so vhost without a veth)"
