@@ -358,7 +358,9 @@ func (c *Config) spec() *vctx.Spec {
 // CheckConflicts refuses a config that claims what another vserver's config
 // already has: a guest address, the context id, host ids of its user
 // namespace, or (for two isolated vservers whose long names hash alike) the
-// host end of the veth pair. The error points at both.
+// host end of the veth pair. The error points at both. A user namespace
+// range is also checked against the host's users, groups and other users'
+// subordinate ids (checkHostIDs).
 func CheckConflicts(p Paths, cfg *Config) error {
 	ents, err := os.ReadDir(p.ConfigDir())
 	if err != nil {
@@ -396,6 +398,7 @@ func CheckConflicts(p Paths, cfg *Config) error {
 			}
 		}
 	}
+	errs.Append(checkHostIDs(p, cfg))
 	return errs.Err()
 }
 
