@@ -29,7 +29,7 @@ func init() {
 		run:   daemonCmd,
 	}
 	commands["daemon-monitor"] = command{usage: "daemon-monitor NAME", hidden: true, run: monitorCmd}
-	commands["list"] = command{usage: "list", run: listCmd}
+	commands["list"] = command{usage: "list [--json]", run: listCmd}
 }
 
 // daemonFlags are the flags of `vhost daemon run` and `start`.
@@ -300,39 +300,62 @@ func daemonStatus(g *globals) error {
 		os.Exit(3)
 	}
 	fmt.Printf("vhost daemon is running (pid %d)\n", pid)
-	return printList(g)
+	return printList(g, false)
 }
 
 // listCmd shows every vserver with what the daemon does with it: whether
 // it boots with the host, in which order, its restart policy, and its
 // state.
 func listCmd(g *globals, args []string) error {
-	if len(args) > 0 {
+	fs := flag.NewFlagSet("list", flag.ContinueOnError)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
 		return errUsage
 	}
-	return printList(g)
+	return printList(g, *asJSON)
 }
 
-func printList(g *globals) error {
+// listEntry is one line of vhost list: how the host boots a vserver.
+type listEntry struct {
+	Name      string         `json:"name"`
+	Autostart *bool          `json:"autostart"`  // null when the config is broken
+	BootOrder *int           `json:"boot_order"` // null when the config is broken
+	Restart   string         `json:"restart,omitempty"`
+	Status    vserver.Status `json:"status"`
+	Problem   string         `json:"problem,omitempty"`
+}
+
+func printList(g *globals, asJSON bool) error {
 	p := vserver.Paths{Root: g.root}
 	infos, err := vserver.List(vserver.Options{Paths: p})
 	if err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tAUTOSTART\tORDER\tRESTART\tSTATE\tPROBLEM")
+	entries := make([]listEntry, 0, len(infos))
 	for _, in := range infos {
-		auto, order, restart := "-", "-", "-"
+		e := listEntry{Name: in.Name, Status: in.Status, Problem: in.Problem}
 		if cfg, err := vserver.Load(p, in.Name); err == nil {
-			auto, order, restart = "no", fmt.Sprint(cfg.BootOrder), cfg.Restart
-			if cfg.Autostart {
-				auto = "yes"
-			}
-			if restart == "" {
-				restart = "never"
+			e.Autostart, e.BootOrder, e.Restart = &cfg.Autostart, &cfg.BootOrder, cfg.Restart
+			if e.Restart == "" {
+				e.Restart = "never"
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", in.Name, auto, order, restart, in.Status, in.Problem)
+		entries = append(entries, e)
+	}
+	if asJSON {
+		return printJSON(entries)
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tAUTOSTART\tORDER\tRESTART\tSTATE\tPROBLEM")
+	for _, e := range entries {
+		auto, order, restart := "-", "-", "-"
+		if e.Autostart != nil {
+			auto, order, restart = "no", fmt.Sprint(*e.BootOrder), e.Restart
+			if *e.Autostart {
+				auto = "yes"
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Name, auto, order, restart, e.Status, e.Problem)
 	}
 	return tw.Flush()
 }

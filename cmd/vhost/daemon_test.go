@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -135,6 +136,28 @@ func TestSysVServiceBootsAndStopsInOrder(t *testing.T) {
 		if logIndex(list, 0, n, "yes", "running") < 0 {
 			t.Errorf("vhost list: no running autostart line for %s:\n%s", n, list)
 		}
+	}
+	var entries []struct {
+		Name      string
+		Autostart *bool
+		Status    string
+		Problem   string
+	}
+	if err := json.Unmarshal([]byte(h.ok("list", "--json")), &entries); err != nil {
+		t.Fatalf("vhost list --json: %v", err)
+	}
+	byName := map[string]int{}
+	for i, e := range entries {
+		byName[e.Name] = i
+	}
+	for _, n := range h.names {
+		i, ok := byName[n]
+		if !ok || entries[i].Autostart == nil || !*entries[i].Autostart || entries[i].Status != "running" {
+			t.Errorf("vhost list --json: want %s autostart and running, got %+v", n, entries)
+		}
+	}
+	if i, ok := byName[h.broken]; !ok || entries[i].Autostart != nil || entries[i].Problem == "" {
+		t.Errorf("vhost list --json: want %s with no autostart and its problem, got %+v", h.broken, entries)
 	}
 	if st := h.ok("daemon", "status"); !strings.Contains(st, "vhost daemon is running") {
 		t.Errorf("daemon status: got %q", st)
