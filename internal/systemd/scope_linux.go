@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	sddbus "github.com/coreos/go-systemd/v22/dbus"
 	"github.com/godbus/dbus/v5"
@@ -53,8 +54,28 @@ func StartScope(ctx context.Context, name string, pid int, props ScopeProps) (st
 	}
 	defer c.Close()
 	ch := make(chan string, 1)
-	if _, err := c.StartTransientUnitContext(ctx, unit, "fail", props.properties(name, pid), ch); err != nil {
-		return "", fmt.Errorf("start scope %s: %w", unit, err)
+	for {
+		_, err := c.StartTransientUnitContext(ctx, unit, "fail", props.properties(name, pid), ch)
+		if err == nil {
+			break
+		}
+		if !isDBusError(err, "org.freedesktop.systemd1.UnitExists") {
+			return "", fmt.Errorf("start scope %s: %w", unit, err)
+		}
+		// The scope of this vserver's last boot is still loaded: its
+		// processes have just ended and systemd has not collected it
+		// yet, or it ended failed and stays until reset. The caller holds
+		// the vserver's lock, so it is ours: stop it (killing whatever of
+		// the old guest might be left), reset it, and try again.
+		if err := stopWith(ctx, c, unit); err != nil {
+			return "", fmt.Errorf("start scope %s: the last boot's is still there: %w", unit, err)
+		}
+		c.ResetFailedUnitContext(ctx, unit) // fails when it is not failed: nothing to do
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("start scope %s: the last boot's is still there: %w", unit, ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
 	if err := wait(ctx, "start scope "+unit, ch); err != nil {
 		return "", err
@@ -100,15 +121,26 @@ func stopUnit(ctx context.Context, unit string) error {
 		return err
 	}
 	defer c.Close()
+	return stopWith(ctx, c, unit)
+}
+
+// stopWith stops unit over c and waits for it; a unit that does not exist
+// is not an error.
+func stopWith(ctx context.Context, c *sddbus.Conn, unit string) error {
 	ch := make(chan string, 1)
 	if _, err := c.StopUnitContext(ctx, unit, "replace", ch); err != nil {
-		var de dbus.Error
-		if errors.As(err, &de) && de.Name == "org.freedesktop.systemd1.NoSuchUnit" {
+		if isDBusError(err, "org.freedesktop.systemd1.NoSuchUnit") {
 			return nil
 		}
 		return fmt.Errorf("stop scope %s: %w", unit, err)
 	}
 	return wait(ctx, "stop scope "+unit, ch)
+}
+
+// isDBusError reports whether err is the D-Bus error called name.
+func isDBusError(err error, name string) bool {
+	var de dbus.Error
+	return errors.As(err, &de) && de.Name == name
 }
 
 // UnitOf returns the name of the unit process pid belongs to, e.g.
