@@ -16,7 +16,6 @@ import (
 	vctx "github.com/vservers/vserver/context"
 	"github.com/vservers/vserver/internal/cgroup"
 	"github.com/vservers/vserver/internal/proc"
-	"github.com/vservers/vserver/internal/vserver"
 )
 
 // Guest uids and gids 0..65535 are host ids base.. in these tests: auto
@@ -288,34 +287,12 @@ func TestUserNamespaceMonitorKilledAtAnyPointOfStartLeavesNothing(t *testing.T) 
 	name := testName("unk")
 	cfg := "image: demo\ncontext: 60\nnetwork:\n  addresses: [10.77.0.60/24]\nuser_namespace: auto\nstop_timeout: 10s\n"
 	os.WriteFile(filepath.Join(h.root, "etc/vhost/vservers", name+".yaml"), []byte(cfg), 0o644)
-	for _, delay := range []time.Duration{0, 1, 2, 4, 7, 12, 20, 35, 60, 100, 200} {
-		delay *= time.Millisecond
-		cmd := exec.Command(filepath.Join(binDir, "vhost"), "--root", h.root, "run", name)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(delay)
-		cmd.Process.Kill()
-		cmd.Wait()
-		var undo vctx.Undo
-		if st, err := vserver.ReadState(vserver.Paths{Root: h.root}, name); err == nil {
-			undo = st.Undo
-		}
-		if out, code := h.vhost("cleanup", name); code != 0 {
-			t.Fatalf("killed after %v: cleanup: exit %d: %s", delay, code, out)
-		}
-		if undo.Cgroup == "" {
-			undo = vctx.Undo{Cgroup: "vhost/" + name, HostIf: vctx.HostIfName(name)}
-		}
-		eventually(t, fmt.Sprintf("killed after %v: the setup stage gone", delay), func() bool {
-			return !setupStageRunning(name)
-		})
-		assertGone(t, h.root, name, undo)
+	h.killDuringStart(t, name, func(delay time.Duration) {
 		// Nothing runs as the guest's host uids any more.
 		if pids := pidsOfUIDs(userNSBase(60), 65536); len(pids) > 0 {
 			t.Fatalf("killed after %v: processes of the guest's uids left: %v", delay, pids)
 		}
-	}
+	})
 	h.ok("start", name)
 	st := h.state(name)
 	t.Cleanup(func() { h.vhost("stop", name); assertGone(t, h.root, name, st.Undo) })

@@ -639,8 +639,26 @@ func TestMonitorKilledAtAnyPointOfStartLeavesNothing(t *testing.T) {
 	h := newHost(t)
 	name := testName("mid")
 	h.config(name, "10.77.0.23")
-	// vhost run is the monitor itself: kill it after a growing delay, so
-	// that it dies before, during and after each step of the start.
+	h.killDuringStart(t, name, func(delay time.Duration) {
+		if g, err := cgroup.Open("vhost/" + name); err == nil && len(g.Dirs()) > 0 {
+			t.Fatalf("killed after %v: cgroup left: %v", delay, g.Dirs())
+		}
+		if _, err := netlink.LinkByName(vctx.HostIfName(name)); err == nil {
+			t.Fatalf("killed after %v: veth left", delay)
+		}
+	})
+	// And the vserver still starts cleanly afterwards.
+	st := h.start(name, "10.77.0.23")
+	routedToGuest(t, "10.77.0.23", st.Undo.HostIf)
+	get(t, "http://10.77.0.23/")
+}
+
+// killDuringStart runs `vhost run name` (the monitor itself) and kills it
+// after a growing delay, so that it dies before, during and after each step
+// of the start; each time, `vhost cleanup` must leave nothing (assertGone,
+// and check with the delay).
+func (h *host) killDuringStart(t *testing.T, name string, check func(delay time.Duration)) {
+	t.Helper()
 	for _, delay := range []time.Duration{0, 1, 2, 4, 7, 12, 20, 35, 60, 100, 200} {
 		delay *= time.Millisecond
 		cmd := exec.Command(filepath.Join(binDir, "vhost"), "--root", h.root, "run", name)
@@ -665,17 +683,8 @@ func TestMonitorKilledAtAnyPointOfStartLeavesNothing(t *testing.T) {
 			return !setupStageRunning(name)
 		})
 		assertGone(t, h.root, name, undo)
-		if g, err := cgroup.Open("vhost/" + name); err == nil && len(g.Dirs()) > 0 {
-			t.Fatalf("killed after %v: cgroup left: %v", delay, g.Dirs())
-		}
-		if _, err := netlink.LinkByName(vctx.HostIfName(name)); err == nil {
-			t.Fatalf("killed after %v: veth left", delay)
-		}
+		check(delay)
 	}
-	// And the vserver still starts cleanly afterwards.
-	st := h.start(name, "10.77.0.23")
-	routedToGuest(t, "10.77.0.23", st.Undo.HostIf)
-	get(t, "http://10.77.0.23/")
 }
 
 // setupStageRunning reports whether a setup stage (vhost re-executed with

@@ -223,9 +223,15 @@ func (w *Writer) Sync() error {
 	if w.f == nil {
 		return nil
 	}
+	return w.flushSync("sync")
+}
+
+// flushSync writes buffered lines and fsyncs the file; op names the call
+// in the error. w.mu is held.
+func (w *Writer) flushSync(op string) error {
 	err := w.flush()
 	if e := w.f.Sync(); e != nil && err == nil {
-		err = fmt.Errorf("sync log %s: %w", w.name, e)
+		err = fmt.Errorf("%s log %s: %w", op, w.name, e)
 	}
 	return err
 }
@@ -238,10 +244,7 @@ func (w *Writer) Close() error {
 	if w.f == nil {
 		return nil
 	}
-	err := w.flush()
-	if e := w.f.Sync(); e != nil && err == nil {
-		err = fmt.Errorf("close log %s: %w", w.name, e)
-	}
+	err := w.flushSync("close")
 	if e := w.f.Close(); e != nil && err == nil {
 		err = fmt.Errorf("close log %s: %w", w.name, e)
 	}
