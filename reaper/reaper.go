@@ -62,8 +62,8 @@ type Reaper struct {
 	// several goroutines go on at the same time.
 	forking sync.RWMutex
 
-	mu      sync.Mutex // guards the fields below
-	waiters map[int]chan Exit
+	mu      sync.Mutex         // guards the fields below
+	waiters map[int]func(Exit) // by PID: who is told of its exit
 	// childless is true once wait4 has answered ECHILD and no child has
 	// been started since.
 	childless bool
@@ -82,32 +82,50 @@ type Reaper struct {
 // runs, so the child's status can't be collected before it is registered;
 // starts of several goroutines run at the same time.
 func (r *Reaper) Start(start func() (int, error)) (int, <-chan Exit, error) {
+	ch := make(chan Exit, 1)
+	pid, err := r.StartFunc(start, func(e Exit) { ch <- e })
+	if err != nil {
+		return 0, nil, err
+	}
+	return pid, ch, nil
+}
+
+// StartFunc is Start with the exit handed to exited rather than sent on a
+// channel, so that nothing has to wait for it: a supervisor of many
+// children needs no goroutine per child. exited is called once, from the
+// goroutine that reaps, with the Reaper locked: it must return at once and
+// must not call the Reaper.
+func (r *Reaper) StartFunc(start func() (int, error), exited func(Exit)) (int, error) {
 	r.forking.RLock()
 	defer r.forking.RUnlock()
 	pid, err := start()
 	if err != nil {
-		return 0, nil, err
+		return 0, err
 	}
 	if pid <= 0 {
-		return 0, nil, fmt.Errorf("reaper: start returned pid %d", pid)
+		return 0, fmt.Errorf("reaper: start returned pid %d", pid)
 	}
-	ch := make(chan Exit, 1)
 	r.mu.Lock()
-	r.waiters[pid] = ch
+	r.waiters[pid] = exited
 	r.childless = false
 	r.mu.Unlock()
-	return pid, ch, nil
+	return pid, nil
 }
 
 // Watch registers pid, a child started without Start (for example one
 // inherited across exec), so that its exit is delivered on the returned
 // channel. A status already collected for pid is not replayed.
 func (r *Reaper) Watch(pid int) <-chan Exit {
+	ch := make(chan Exit, 1)
+	r.WatchFunc(pid, func(e Exit) { ch <- e })
+	return ch
+}
+
+// WatchFunc is Watch with the exit handed to exited, as StartFunc does.
+func (r *Reaper) WatchFunc(pid int, exited func(Exit)) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	ch := make(chan Exit, 1)
-	r.waiters[pid] = ch
-	return ch
+	r.waiters[pid] = exited
 }
 
 // Stats returns the counters.
@@ -137,9 +155,9 @@ func (r *Reaper) Reap() {
 			break
 		}
 		r.reaped.Add(1)
-		if ch, ok := r.waiters[pid]; ok {
+		if exited, ok := r.waiters[pid]; ok {
 			delete(r.waiters, pid)
-			ch <- Exit{Pid: pid, Status: ws, Rusage: ru}
+			exited(Exit{Pid: pid, Status: ws, Rusage: ru})
 			continue
 		}
 		r.orphans.Add(1)

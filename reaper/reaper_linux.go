@@ -25,7 +25,7 @@ func New() (*Reaper, error) {
 	sigc := make(chan os.Signal, 1)
 	signal.Notify(sigc, unix.SIGCHLD)
 	return &Reaper{
-		waiters: make(map[int]chan Exit),
+		waiters: make(map[int]func(Exit)),
 		drained: make(chan struct{}),
 		sigc:    sigc,
 	}, nil

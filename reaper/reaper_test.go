@@ -125,3 +125,71 @@ func TestExitCode(t *testing.T) {
 		t.Fatalf("got code %d %q, want 143 \"signal: SIGTERM\"", e.Code(), e.String())
 	}
 }
+
+// TestStartFuncCallsOnce: the exit of a child started with StartFunc is
+// handed to its callback exactly once, and that of a child registered with
+// WatchFunc too, with nobody waiting on a channel.
+func TestStartFuncCallsOnce(t *testing.T) {
+	r, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	go r.Run(t.Context())
+	const n = 50
+	var mu sync.Mutex
+	got := map[int][]Exit{}
+	record := func(e Exit) {
+		mu.Lock()
+		got[e.Pid] = append(got[e.Pid], e)
+		mu.Unlock()
+	}
+	var want []int
+	for i := range n {
+		pid, err := r.StartFunc(func() (int, error) {
+			cmd := exec.Command("/bin/sh", "-c", fmt.Sprintf("exit %d", i%5))
+			if err := cmd.Start(); err != nil {
+				return 0, err
+			}
+			defer cmd.Process.Release()
+			return cmd.Process.Pid, nil
+		}, record)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, pid)
+	}
+	// A child forked behind the reaper's back, then watched (a forking
+	// daemon's case), while it still runs.
+	cmd := exec.Command("sleep", "0.2")
+	r.forking.RLock() // as Start does: no reaping between fork and watch
+	if err := cmd.Start(); err != nil {
+		r.forking.RUnlock()
+		t.Fatal(err)
+	}
+	r.WatchFunc(cmd.Process.Pid, record)
+	r.forking.RUnlock()
+	want = append(want, cmd.Process.Pid)
+	cmd.Process.Release()
+
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := r.WaitChildless(ctx); err != nil {
+		t.Fatalf("children left: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i, pid := range want {
+		es := got[pid]
+		wantCode := i % 5
+		if i == n {
+			wantCode = 0 // sleep
+		}
+		if len(es) != 1 || es[0].Code() != wantCode {
+			t.Errorf("pid %d: got %v, want one exit with status %d", pid, es, wantCode)
+		}
+	}
+	if o := r.Stats().Orphans; o != 0 {
+		t.Errorf("orphans = %d, want 0", o)
+	}
+}

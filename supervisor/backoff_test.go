@@ -3,12 +3,14 @@ package supervisor
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vservers/vserver/internal/sdnotify"
 	"github.com/vservers/vserver/reaper"
 	"github.com/vservers/vserver/units"
 )
@@ -63,15 +65,15 @@ func TestStartLimit(t *testing.T) {
 
 // fakeProc is a process that exits when the test says so.
 type fakeProc struct {
-	pid    int
-	exited chan reaper.Exit
-	sigs   chan unix.Signal
+	pid   int
+	latch *exitLatch
+	sigs  chan unix.Signal
 }
 
-func (p *fakeProc) Pid() int                   { return p.pid }
-func (p *fakeProc) Exited() <-chan reaper.Exit { return p.exited }
-func (p *fakeProc) Alive() bool                { return false }
-func (p *fakeProc) Release()                   {}
+func (p *fakeProc) Pid() int                        { return p.pid }
+func (p *fakeProc) OnExit(exited func(reaper.Exit)) { p.latch.notify(exited) }
+func (p *fakeProc) Alive() bool                     { return false }
+func (p *fakeProc) Release()                        {}
 func (p *fakeProc) Signal(sig unix.Signal) error {
 	p.sigs <- sig
 	return nil
@@ -80,7 +82,7 @@ func (p *fakeProc) SignalMain(sig unix.Signal) error { return p.Signal(sig) }
 
 // exit ends the process with code.
 func (p *fakeProc) exit(code int) {
-	p.exited <- reaper.Exit{Pid: p.pid, Status: unix.WaitStatus(code << 8)}
+	p.latch.deliver(reaper.Exit{Pid: p.pid, Status: unix.WaitStatus(code << 8)})
 }
 
 // fakeSpawner hands every spawned process to the test.
@@ -91,7 +93,7 @@ type fakeSpawner struct {
 
 func (f *fakeSpawner) spawn(u *units.Unit, env []string, out outputFile) (proc, error) {
 	f.n++
-	p := &fakeProc{pid: 100 + f.n, exited: make(chan reaper.Exit, 1), sigs: make(chan unix.Signal, 4)}
+	p := &fakeProc{pid: 100 + f.n, latch: newExitLatch(), sigs: make(chan unix.Signal, 4)}
 	f.procs <- p
 	return p, nil
 }
@@ -116,7 +118,6 @@ func TestRestartTiming(t *testing.T) {
 		sp := &fakeSpawner{procs: make(chan *fakeProc, 1)}
 		svc := newService(u, sp, nil, discard)
 		svc.env = func(*units.Unit) ([]string, error) { return nil, nil }
-		go svc.loop()
 		go svc.do(t.Context(), command{op: opStart})
 
 		// run: how long each process lives; want: the delay before its start.
@@ -156,7 +157,6 @@ func TestStopEscalates(t *testing.T) {
 		sp := &fakeSpawner{procs: make(chan *fakeProc, 1)}
 		svc := newService(u, sp, nil, discard)
 		svc.env = func(*units.Unit) ([]string, error) { return nil, nil }
-		go svc.loop()
 		svc.do(t.Context(), command{op: opStart})
 		p := <-sp.procs
 		start := time.Now()
@@ -168,7 +168,7 @@ func TestStopEscalates(t *testing.T) {
 		if sig := <-p.sigs; sig != unix.SIGKILL || time.Since(start) != 5*time.Second {
 			t.Fatalf("got %v after %v, want SIGKILL after 5s", sig, time.Since(start))
 		}
-		p.exited <- reaper.Exit{Pid: p.pid, Status: unix.WaitStatus(unix.SIGKILL)}
+		p.latch.deliver(reaper.Exit{Pid: p.pid, Status: unix.WaitStatus(unix.SIGKILL)})
 		if err := <-stopped; err != nil {
 			t.Fatal(err)
 		}
@@ -187,7 +187,6 @@ func TestStartWhileStopping(t *testing.T) {
 		sp := &fakeSpawner{procs: make(chan *fakeProc, 1)}
 		svc := newService(u, sp, nil, discard)
 		svc.env = func(*units.Unit) ([]string, error) { return nil, nil }
-		go svc.loop()
 		svc.do(t.Context(), command{op: opStart})
 		p := <-sp.procs
 		stopped := make(chan error, 1)
@@ -211,5 +210,40 @@ func TestStartWhileStopping(t *testing.T) {
 		if err := svc.do(t.Context(), command{op: opQuit}); err != nil {
 			t.Fatal(err)
 		}
+	})
+}
+
+// TestWatchdogRenewal runs the watchdog on fake time: every WATCHDOG=1
+// starts its period again, so pings closer than the period keep the
+// service up however long it runs, and the first missed period fails it.
+func TestWatchdogRenewal(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		u := testUnit("pinger", "sleep")
+		u.Watchdog = 2 * time.Second
+		sp := &fakeSpawner{procs: make(chan *fakeProc, 1)}
+		svc := newService(u, sp, nil, discard)
+		svc.env = func(*units.Unit) ([]string, error) { return nil, nil }
+		svc.do(t.Context(), command{op: opStart})
+		p := <-sp.procs
+		ping := &sdnotify.Message{Fields: []sdnotify.Field{{Key: "WATCHDOG", Value: "1"}}}
+		start := time.Now()
+		for range 5 {
+			time.Sleep(1500 * time.Millisecond)
+			svc.do(t.Context(), command{op: opNotify, msg: ping})
+		}
+		// The last ping came at 7.5 s: up until 9.5 s, then failing.
+		time.Sleep(1999 * time.Millisecond)
+		synctest.Wait()
+		if st := svc.status(); st.State != StateRunning {
+			t.Fatalf("at %v: %s (%s), want running", time.Since(start), st.State, st.Error)
+		}
+		if sig := <-p.sigs; sig != unix.SIGTERM || time.Since(start) != 9500*time.Millisecond {
+			t.Fatalf("got %v at %v, want SIGTERM at 9.5s", sig, time.Since(start))
+		}
+		if st := svc.status(); !strings.Contains(st.Error, "watchdog") {
+			t.Fatalf("error %q, want the watchdog's", st.Error)
+		}
+		p.exit(0)
+		svc.do(t.Context(), command{op: opQuit})
 	})
 }

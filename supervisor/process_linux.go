@@ -189,7 +189,8 @@ func (f *forker) spawnOn(w *worker, u *units.Unit, env []string, out outputFile)
 		defer unix.Umask(old)
 	}
 	var p *os.Process
-	_, exited, err := f.reaper.Start(func() (int, error) {
+	exit := newExitLatch()
+	_, err = f.reaper.StartFunc(func() (int, error) {
 		var err error
 		p, err = os.StartProcess(argv0, argv, attr)
 		if errors.Is(err, unix.ENOSYS) && sys.UseCgroupFD {
@@ -209,19 +210,19 @@ func (f *forker) spawnOn(w *worker, u *units.Unit, env []string, out outputFile)
 			return 0, err
 		}
 		return p.Pid, nil
-	})
+	}, exit.deliver)
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", u.Exec[0], err)
 	}
 	if report != nil {
 		attr.Files[stageFd].Close() // vinit's copy of the write end
 		if err := stageResult(report); err != nil {
-			<-exited // the stage exits when it fails
+			exit.wait() // the stage exits when it fails
 			p.Release()
 			return nil, fmt.Errorf("start %s: %w", u.Exec[0], err)
 		}
 	}
-	return &process{p: p, pgid: p.Pid, exited: exited, cgroup: cg, marker: marker}, nil
+	return &process{p: p, pgid: p.Pid, exit: exit, cgroup: cg, marker: marker}, nil
 }
 
 // adopt watches pid, a forking service's daemon: a child of this process
@@ -234,9 +235,10 @@ func (f *forker) adopt(parent proc, pid int) (proc, error) {
 	if up, ok := ppid(pid); !ok || up != os.Getpid() {
 		return nil, fmt.Errorf("adopt daemon %d: not a child of vinit (gone, or never the service's)", pid)
 	}
-	exited := f.reaper.Watch(pid)
-	// Reaped as an orphan between the check and Watch: its status is lost.
-	// (A zombie still answers kill 0, and its status comes to exited.)
+	exit := newExitLatch()
+	f.reaper.WatchFunc(pid, exit.deliver)
+	// Reaped as an orphan between the check and WatchFunc: its status is
+	// lost. (A zombie still answers kill 0, and its status comes to exit.)
 	if unix.Kill(pid, 0) != nil {
 		return nil, fmt.Errorf("adopt daemon %d: it exited before it was adopted", pid)
 	}
@@ -248,7 +250,7 @@ func (f *forker) adopt(parent proc, pid int) (proc, error) {
 	if err != nil {
 		pgid = pid
 	}
-	return &process{p: p, pgid: pgid, exited: exited, cgroup: pp.cgroup, marker: pp.marker}, nil
+	return &process{p: p, pgid: pgid, exit: exit, cgroup: pp.cgroup, marker: pp.marker}, nil
 }
 
 // probe makes one attempt at u's ready probe.
@@ -284,7 +286,7 @@ func (f *forker) probe(ctx context.Context, u *units.Unit, env []string) error {
 		return fmt.Errorf("ready probe: %w", err)
 	}
 	defer p.Release()
-	pr := &process{p: p, pgid: p.Pid, exited: exited}
+	pr := &process{p: p, pgid: p.Pid}
 	select {
 	case e := <-exited:
 		if !e.Success() {
@@ -303,13 +305,13 @@ func (f *forker) probe(ctx context.Context, u *units.Unit, env []string) error {
 type process struct {
 	p      *os.Process
 	pgid   int // its process group: its own PID, or the daemon's group
-	exited <-chan reaper.Exit
+	exit   *exitLatch
 	cgroup string // "" without one
 	marker string // MarkerEnv=NAME.N
 }
 
-func (p *process) Pid() int                   { return p.p.Pid }
-func (p *process) Exited() <-chan reaper.Exit { return p.exited }
+func (p *process) Pid() int                        { return p.p.Pid }
+func (p *process) OnExit(exited func(reaper.Exit)) { p.exit.notify(exited) }
 
 // Signal sends sig to the main process through its pidfd, which can't hit
 // a recycled PID, then to its process group, then to every other process of

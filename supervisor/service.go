@@ -51,8 +51,9 @@ type Status struct {
 // proc is a started service as the state machine sees it.
 type proc interface {
 	Pid() int
-	// Exited delivers the main process's exit, once.
-	Exited() <-chan reaper.Exit
+	// OnExit has the main process's exit handed to exited, once: when it
+	// happens, or at once if it has. exited must not block.
+	OnExit(exited func(reaper.Exit))
 	// Signal sends sig to the main process and everything it started.
 	Signal(sig unix.Signal) error
 	// SignalMain sends sig to the main process alone.
@@ -106,7 +107,12 @@ type command struct {
 // for processes it left behind.
 const lingerPoll = 20 * time.Millisecond
 
-// service runs one unit. Its loop goroutine owns every field below run;
+// service runs one unit: a state machine driven by events (commands, the
+// main process's exit, timers), handled one at a time in the order they
+// came. A goroutine exists only while there are events to handle: an idle
+// service, the common case, costs no goroutine, and the one that handles
+// its events starts with a small stack each time rather than keeping the
+// one its deepest event grew. That goroutine owns every field below run;
 // the published Status is guarded by mu.
 type service struct {
 	unit  *units.Unit
@@ -115,8 +121,12 @@ type service struct {
 	out   outputFile
 	log   *slog.Logger
 	fail  func(s *service) // called when it fails for good
-	cmds  chan command
-	ended chan struct{} // closed when the loop returns
+	ended chan struct{}    // closed once it has quit and has no process
+
+	qmu      sync.Mutex // guards the three below
+	queue    []event    // events not handled yet
+	draining bool       // a goroutine is handling the queue
+	gone     bool       // ended: events are refused
 
 	mu      sync.Mutex
 	st      Status
@@ -133,12 +143,12 @@ type run struct {
 	restartOK bool // start again once stopped (a start came during the stop)
 	quit      bool
 	waiters   []chan error
-	killT     *time.Timer
-	lingerT   *time.Ticker
-	restartT  *time.Timer
-	readyT    *time.Timer // bounds the wait for readiness (ready.timeout)
-	watchT    *time.Timer // the watchdog: reset by every WATCHDOG=1
-	probeGen  int         // tells a stale probe's result from the current one's
+	killT     *timer
+	lingerT   *timer
+	restartT  *timer
+	readyT    *timer // bounds the wait for readiness (ready.timeout)
+	watchT    *timer // the watchdog: started again by every WATCHDOG=1
+	probeGen  int    // tells a stale probe's result from the current one's
 	probeStop context.CancelFunc
 	failure   error // why a running service is being stopped as failed
 	adopted   bool  // p is a forking service's daemon, not the process spawned
@@ -152,7 +162,6 @@ func newService(u *units.Unit, sp spawner, out outputFile, log *slog.Logger) *se
 		sp:      sp,
 		out:     out,
 		log:     log.With("service", u.Name),
-		cmds:    make(chan command),
 		ended:   make(chan struct{}),
 		changed: make(chan struct{}),
 		st:      Status{Name: u.Name, State: StateInactive, Since: time.Now()},
@@ -162,15 +171,14 @@ func newService(u *units.Unit, sp spawner, out outputFile, log *slog.Logger) *se
 	return s
 }
 
-// do sends c to the loop and waits for its reply, or for ctx.
+// do queues c and waits for its reply, or for ctx.
 func (s *service) do(ctx context.Context, c command) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	c.reply = make(chan error, 1)
-	select {
-	case s.cmds <- c:
-	case <-s.ended:
-		return fmt.Errorf("service %s: removed", s.unit.Name)
-	case <-ctx.Done():
-		return ctx.Err()
+	if !s.post(event{kind: evCommand, c: c}) {
+		return s.removed()
 	}
 	select {
 	case err := <-c.reply:
@@ -231,64 +239,145 @@ func (s *service) settled(ctx context.Context) (bool, error) {
 	return st.Ready, err
 }
 
-// loop handles commands, exits and timers until opQuit is done. A panic in
-// one step is logged, and the loop goes on: vinit must not die of it.
-func (s *service) loop() {
-	defer close(s.ended)
-	for !s.step() {
+func (s *service) removed() error { return fmt.Errorf("service %s: removed", s.unit.Name) }
+
+type eventKind int
+
+const (
+	evCommand eventKind = iota
+	evExit              // the main process p ended
+	evTimer             // the timer tm fired
+)
+
+type event struct {
+	kind eventKind
+	c    command
+	p    proc        // with evExit
+	e    reaper.Exit // with evExit
+	tm   *timer      // with evTimer
+}
+
+// timer is a one-shot timer whose firing is an event of its service. A
+// timer that was stopped or replaced may still fire: its event is then
+// stale, and dropped, because the field that held it no longer does.
+type timer struct{ t *time.Timer }
+
+// after starts a timer that fires in d.
+func (s *service) after(d time.Duration) *timer {
+	tm := &timer{}
+	tm.t = time.AfterFunc(d, func() { s.post(event{kind: evTimer, tm: tm}) })
+	return tm
+}
+
+// stop stops *tm, if set, and clears it.
+func stop(tm **timer) {
+	if *tm != nil {
+		(*tm).t.Stop()
+		*tm = nil
 	}
 }
 
-func (s *service) step() (done bool) {
+// post queues ev, and starts a goroutine to handle the queue if none is.
+// It reports false, and drops ev, once the service has ended.
+func (s *service) post(ev event) bool {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	if s.gone {
+		return false
+	}
+	s.queue = append(s.queue, ev)
+	if !s.draining {
+		s.draining = true
+		go s.drain()
+	}
+	return true
+}
+
+// drain handles the queued events, in order, until there are none, or
+// until the service has quit and has no process left.
+func (s *service) drain() {
+	for {
+		s.qmu.Lock()
+		if len(s.queue) == 0 {
+			s.queue, s.draining = nil, false
+			s.qmu.Unlock()
+			return
+		}
+		ev := s.queue[0]
+		s.queue[0] = event{}
+		s.queue = s.queue[1:]
+		s.qmu.Unlock()
+		if !s.handleEvent(&ev) {
+			continue
+		}
+		s.qmu.Lock()
+		rest := s.queue
+		s.queue, s.draining, s.gone = nil, false, true
+		s.qmu.Unlock()
+		close(s.ended)
+		for _, ev := range rest {
+			if ev.kind == evCommand && ev.c.reply != nil {
+				ev.c.reply <- s.removed()
+			}
+		}
+		return
+	}
+}
+
+// handleEvent handles one event and reports whether the service is done:
+// quit, with no process left. A panic is logged, and the service goes on:
+// vinit must not die of it.
+func (s *service) handleEvent(ev *event) (done bool) {
 	defer func() {
 		if v := recover(); v != nil {
 			s.log.Error("panic in service loop", "panic", v)
 			done = false
 		}
 	}()
-	var exited <-chan reaper.Exit
-	if s.p != nil && s.lastExit == nil {
-		exited = s.p.Exited()
-	}
-	select {
-	case c := <-s.cmds:
-		s.handle(c)
-	case e := <-exited:
-		s.exited(e)
-	case <-timerC(s.killT):
-		s.killT = nil
-		s.log.Warn("stop timeout: killing", "timeout", s.unit.StopTimeout)
-		s.p.Signal(unix.SIGKILL)
-	case <-tickerC(s.lingerT):
-		if !s.p.Alive() {
-			s.ended1()
+	switch ev.kind {
+	case evCommand:
+		s.handle(ev.c)
+	case evExit:
+		if ev.p == s.p && s.lastExit == nil {
+			s.exited(ev.e)
 		}
-	case <-timerC(s.restartT):
-		s.restartT = nil
-		s.update(func(st *Status) { st.Restarts++ })
-		s.spawn()
-	case <-timerC(s.readyT):
-		s.readyT = nil
-		s.failRunning(fmt.Errorf("not ready within %v", s.unit.Ready.Timeout))
-	case <-timerC(s.watchT):
-		s.watchT = nil
-		s.failRunning(fmt.Errorf("watchdog: no WATCHDOG=1 within %v", s.unit.Watchdog))
+	case evTimer:
+		s.fired(ev.tm)
 	}
 	return s.quit && s.p == nil
 }
 
-func timerC(t *time.Timer) <-chan time.Time {
-	if t == nil {
-		return nil
+// fired handles the firing of tm, unless it is stale.
+func (s *service) fired(tm *timer) {
+	switch tm {
+	case nil:
+	case s.killT:
+		s.killT = nil
+		s.log.Warn("stop timeout: killing", "timeout", s.unit.StopTimeout)
+		s.p.Signal(unix.SIGKILL)
+	case s.lingerT:
+		s.lingerT = nil
+		if !s.p.Alive() {
+			s.ended1()
+		} else {
+			s.lingerT = s.after(lingerPoll)
+		}
+	case s.restartT:
+		s.restartT = nil
+		s.update(func(st *Status) { st.Restarts++ })
+		s.spawn()
+	case s.readyT:
+		s.readyT = nil
+		s.failRunning(fmt.Errorf("not ready within %v", s.unit.Ready.Timeout))
+	case s.watchT:
+		s.watchT = nil
+		s.failRunning(fmt.Errorf("watchdog: no WATCHDOG=1 within %v", s.unit.Watchdog))
 	}
-	return t.C
 }
 
-func tickerC(t *time.Ticker) <-chan time.Time {
-	if t == nil {
-		return nil
-	}
-	return t.C
+// watchExit has the exit of p, the new main process, come as an event.
+func (s *service) watchExit(p proc) {
+	p.OnExit(func(e reaper.Exit) { s.post(event{kind: evExit, p: p, e: e}) })
 }
 
 func (s *service) handle(c command) {
@@ -355,7 +444,8 @@ func (s *service) notified(m *sdnotify.Message) {
 		s.started()
 	}
 	if m.Watchdog() && s.watchT != nil {
-		s.watchT.Reset(s.unit.Watchdog)
+		stop(&s.watchT)
+		s.watchT = s.after(s.unit.Watchdog)
 	}
 	if m.WatchdogTrigger() {
 		s.failRunning(errors.New("watchdog triggered by the service"))
@@ -389,10 +479,8 @@ func (s *service) probeLoop(ctx context.Context, gen int) {
 		err := s.sp.probe(actx, s.unit, env)
 		cancel()
 		if err == nil {
-			select {
-			case s.cmds <- command{op: opProbed, gen: gen}:
-			case <-ctx.Done():
-			case <-s.ended:
+			if ctx.Err() == nil {
+				s.post(event{kind: evCommand, c: command{op: opProbed, gen: gen}})
 			}
 			return
 		}
@@ -410,12 +498,9 @@ func (s *service) probeLoop(ctx context.Context, gen int) {
 // setReady marks the service ready, so dependents may start.
 func (s *service) setReady() {
 	s.stopProbe()
-	if s.readyT != nil {
-		s.readyT.Stop()
-		s.readyT = nil
-	}
+	stop(&s.readyT)
 	if s.unit.Watchdog > 0 {
-		s.watchT = time.NewTimer(s.unit.Watchdog)
+		s.watchT = s.after(s.unit.Watchdog)
 	}
 	s.update(func(st *Status) { st.State, st.Ready = StateRunning, true })
 }
@@ -446,12 +531,8 @@ func (s *service) failRunning(err error) {
 // clearRunTimers stops what only makes sense while the process runs.
 func (s *service) clearRunTimers() {
 	s.stopProbe()
-	for _, t := range []**time.Timer{&s.readyT, &s.watchT} {
-		if *t != nil {
-			(*t).Stop()
-			*t = nil
-		}
-	}
+	stop(&s.readyT)
+	stop(&s.watchT)
 }
 
 // spawn starts the service's process, or fails for good when its start
@@ -474,6 +555,7 @@ func (s *service) spawn() {
 		return
 	}
 	s.p, s.lastExit, s.failure, s.adopted = p, nil, nil, false
+	s.watchExit(p)
 	s.log.Info("started", "pid", p.Pid())
 	s.update(func(st *Status) {
 		st.State, st.Pid, st.Started, st.Ready, st.Error, st.StatusText = StateStarting, p.Pid(), time.Now(), false, "", ""
@@ -481,10 +563,10 @@ func (s *service) spawn() {
 	switch s.unit.Kind {
 	case units.Oneshot: // ready once it exited successfully
 	case units.Notify, units.Forking: // READY=1; the parent's exit
-		s.readyT = time.NewTimer(s.unit.Ready.Timeout)
+		s.readyT = s.after(s.unit.Ready.Timeout)
 	default: // simple, exec: execve has succeeded when spawn returns
 		if s.unit.Ready.TCP != "" || len(s.unit.Ready.Exec) > 0 {
-			s.readyT = time.NewTimer(s.unit.Ready.Timeout)
+			s.readyT = s.after(s.unit.Ready.Timeout)
 		}
 		s.started()
 	}
@@ -512,7 +594,7 @@ func (s *service) terminate(sig unix.Signal) {
 	if err := s.p.Signal(sig); err != nil {
 		s.log.Warn("stop", "err", err)
 	}
-	s.killT = time.NewTimer(s.unit.StopTimeout)
+	s.killT = s.after(s.unit.StopTimeout)
 	s.update(func(st *Status) { st.State, st.Ready = StateStopping, false })
 }
 
@@ -538,7 +620,7 @@ func (s *service) exited(e reaper.Exit) {
 	if s.killT == nil {
 		s.terminate(s.unit.StopSignal)
 	}
-	s.lingerT = time.NewTicker(lingerPoll)
+	s.lingerT = s.after(lingerPoll)
 }
 
 // adoptDaemon makes the daemon named in the PID file of a forking service
@@ -566,6 +648,7 @@ func (s *service) adoptDaemon() error {
 		return err
 	}
 	s.p, s.adopted = p, true
+	s.watchExit(p)
 	s.log.Info("daemon adopted", "pid", pid)
 	s.update(func(st *Status) { st.Pid = pid })
 	s.started()
@@ -574,14 +657,8 @@ func (s *service) adoptDaemon() error {
 
 // ended1 runs once the service has no process left.
 func (s *service) ended1() {
-	if s.killT != nil {
-		s.killT.Stop()
-		s.killT = nil
-	}
-	if s.lingerT != nil {
-		s.lingerT.Stop()
-		s.lingerT = nil
-	}
+	stop(&s.killT)
+	stop(&s.lingerT)
 	s.p.Release()
 	s.p = nil
 	if s.stopping {
@@ -625,7 +702,7 @@ func (s *service) decide(success bool, started time.Time) {
 		}
 		d := s.bo.delay()
 		s.log.Info("restarting", "delay", d)
-		s.restartT = time.NewTimer(d)
+		s.restartT = s.after(d)
 		s.update(func(st *Status) { st.State, st.Ready = StateBackoff, false })
 		return
 	}
@@ -653,8 +730,5 @@ func (s *service) failed(err error) {
 }
 
 func (s *service) cancelRestart() {
-	if s.restartT != nil {
-		s.restartT.Stop()
-		s.restartT = nil
-	}
+	stop(&s.restartT)
 }

@@ -138,7 +138,6 @@ func (s *Supervisor) create(set *units.Set, names []string) {
 		svc.env = s.environ
 		svc.fail = s.failed
 		s.services[n] = svc
-		go svc.loop()
 	}
 }
 
