@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -17,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vservers/vserver/internal/logfile"
+	"github.com/vservers/vserver/internal/logfmt"
 	"github.com/vservers/vserver/units"
 )
 
@@ -190,7 +190,7 @@ func (s *Supervisor) ReloadDir(ctx context.Context) error {
 
 // LoadUnits reads a units directory and logs each of its problems on a line
 // of its own. It returns the valid units, and the problems as an error.
-func LoadUnits(log *slog.Logger, dir string) (*units.Set, error) {
+func LoadUnits(log *logfmt.Logger, dir string) (*units.Set, error) {
 	set, err := units.LoadDir(dir)
 	if err != nil {
 		for line := range strings.SplitSeq(err.Error(), "\n") {

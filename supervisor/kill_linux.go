@@ -3,13 +3,13 @@ package supervisor
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"os"
 	"strconv"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vservers/vserver/internal/logfmt"
 	procfs "github.com/vservers/vserver/internal/proc"
 	"github.com/vservers/vserver/reaper"
 )
@@ -20,7 +20,7 @@ import (
 // PID namespace it signals with kill(-1), which reaches every process of the
 // namespace but itself; otherwise (a child subreaper) it signals the
 // descendants it finds in /proc, never anything else on the machine.
-func KillRemaining(ctx context.Context, r *reaper.Reaper, grace time.Duration, log *slog.Logger) error {
+func KillRemaining(ctx context.Context, r *reaper.Reaper, grace time.Duration, log *logfmt.Logger) error {
 	killAll(unix.SIGTERM, log)
 	gctx, cancel := context.WithTimeout(ctx, grace)
 	err := r.WaitChildless(gctx)
@@ -36,7 +36,7 @@ func KillRemaining(ctx context.Context, r *reaper.Reaper, grace time.Duration, l
 	return r.WaitChildless(ctx)
 }
 
-func killAll(sig unix.Signal, log *slog.Logger) {
+func killAll(sig unix.Signal, log *logfmt.Logger) {
 	if os.Getpid() == 1 {
 		if err := unix.Kill(-1, sig); err != nil && !errors.Is(err, unix.ESRCH) {
 			log.Error("kill every process", "signal", unix.SignalName(sig), "err", err)

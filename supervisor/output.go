@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"sync"
 	"time"
 
 	"github.com/vservers/vserver/internal/logfile"
+	"github.com/vservers/vserver/internal/logfmt"
 )
 
 // outputGrace bounds how long Stop waits for the last lines of services
@@ -65,7 +65,7 @@ func (o *output) File() (*os.File, error) {
 
 // close reads the output to its end (or until ctx is done) and closes the
 // log file.
-func (o *output) close(ctx context.Context, log *slog.Logger) {
+func (o *output) close(ctx context.Context, log *logfmt.Logger) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.closed = true

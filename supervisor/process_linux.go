@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"os"
 	"os/user"
@@ -18,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vservers/vserver/internal/logfmt"
 	procfs "github.com/vservers/vserver/internal/proc"
 	"github.com/vservers/vserver/reaper"
 	"github.com/vservers/vserver/units"
@@ -32,7 +32,7 @@ const spawnWorkers = 4
 // forker starts real processes through the reaper.
 type forker struct {
 	reaper *reaper.Reaper
-	log    *slog.Logger
+	log    *logfmt.Logger
 	// cgroup is the cgroup2 directory the services' cgroups are made in;
 	// "" tracks services by process group and marker alone.
 	cgroup string
@@ -45,7 +45,7 @@ type forker struct {
 	warnFS  sync.Once         // a worker without its own umask, said once
 }
 
-func newForker(r *reaper.Reaper, log *slog.Logger, cgroup string) *forker {
+func newForker(r *reaper.Reaper, log *logfmt.Logger, cgroup string) *forker {
 	return &forker{reaper: r, log: log, cgroup: cgroup}
 }
 

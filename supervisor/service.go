@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -15,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vservers/vserver/internal/logfmt"
 	"github.com/vservers/vserver/internal/sdnotify"
 	"github.com/vservers/vserver/reaper"
 	"github.com/vservers/vserver/units"
@@ -119,7 +119,7 @@ type service struct {
 	sp    spawner
 	env   func(*units.Unit) ([]string, error)
 	out   outputFile
-	log   *slog.Logger
+	log   *logfmt.Logger
 	fail  func(s *service) // called when it fails for good
 	ended chan struct{}    // closed once it has quit and has no process
 
@@ -156,7 +156,7 @@ type run struct {
 	lim       startLimit
 }
 
-func newService(u *units.Unit, sp spawner, out outputFile, log *slog.Logger) *service {
+func newService(u *units.Unit, sp spawner, out outputFile, log *logfmt.Logger) *service {
 	s := &service{
 		unit:    u,
 		sp:      sp,

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"maps"
 	"slices"
 	"sync"
@@ -13,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vservers/vserver/internal/logfile"
+	"github.com/vservers/vserver/internal/logfmt"
 	"github.com/vservers/vserver/internal/sdnotify"
 	"github.com/vservers/vserver/reaper"
 	"github.com/vservers/vserver/units"
@@ -27,7 +27,7 @@ var DefaultEnv = []string{
 // Config is what a Supervisor needs from its caller.
 type Config struct {
 	Reaper   *reaper.Reaper // forks every service; required
-	Log      *slog.Logger   // the supervisor's own messages; nil discards them
+	Log      *logfmt.Logger // the supervisor's own messages; nil discards them
 	Console  io.Writer      // where services' output goes, prefixed "name | "; nil discards it
 	UnitsDir string         // what ReloadDir reads
 	LogDir   string         // per-service log files NAME.log; "" for none
@@ -53,7 +53,7 @@ type Halt struct {
 // Supervisor runs the services of a units set.
 type Supervisor struct {
 	cfg     Config
-	log     *slog.Logger
+	log     *logfmt.Logger
 	sp      *forker
 	console *logfile.Console // the services' lines to cfg.Console; nil without one
 
@@ -80,7 +80,7 @@ type Supervisor struct {
 // New returns a supervisor that runs nothing yet.
 func New(cfg Config) *Supervisor {
 	if cfg.Log == nil {
-		cfg.Log = slog.New(slog.DiscardHandler)
+		cfg.Log = logfmt.Discard()
 	}
 	if cfg.Env == nil {
 		cfg.Env = DefaultEnv

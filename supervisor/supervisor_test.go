@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"strconv"
 	"strings"
@@ -14,12 +13,13 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vservers/vserver/internal/logfmt"
 	"github.com/vservers/vserver/reaper"
 	"github.com/vservers/vserver/units"
 )
 
 var (
-	discard = slog.New(slog.DiscardHandler)
+	discard = logfmt.Discard()
 	rp      *reaper.Reaper
 )
 
@@ -99,7 +99,7 @@ func start(t *testing.T, console *syncBuffer, us ...*units.Unit) *Supervisor {
 func newTestSupervisor(t *testing.T, cfg Config) *Supervisor {
 	t.Helper()
 	cfg.Reaper = rp
-	cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	cfg.Log = logfmt.New(os.Stderr, logfmt.LevelInfo)
 	s := New(cfg)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

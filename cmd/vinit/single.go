@@ -4,11 +4,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
 	"strconv"
 	"strings"
 
+	"github.com/vservers/vserver/internal/logfmt"
 	"github.com/vservers/vserver/internal/single"
 )
 
@@ -62,14 +62,14 @@ func singleMain(flags, argv []string) int {
 		cfg.Grace = -1 // the flag's 0 means none; Config's 0 means the default
 	}
 	// Without -v only errors: vinit's output must not mix into the child's.
-	level := slog.LevelError
+	level := logfmt.LevelError
 	switch {
 	case verbose >= 2:
-		level = slog.LevelDebug
+		level = logfmt.LevelDebug
 	case verbose == 1:
-		level = slog.LevelInfo
+		level = logfmt.LevelInfo
 	}
-	cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("vinit", os.Getpid())
+	cfg.Log = logfmt.New(os.Stderr, level).With("vinit", os.Getpid())
 	if reexecErr != nil {
 		cfg.Log.Warn("SIGURG will not be forwarded", "err", reexecErr)
 	}

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -13,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vservers/vserver/internal/logfmt"
 	"github.com/vservers/vserver/reaper"
 	"github.com/vservers/vserver/supervisor"
 	"github.com/vservers/vserver/units"
@@ -76,7 +76,7 @@ func unitMain(args []string) int {
 	go r.Run(ctx)
 
 	console := consoleWriter()
-	log := slog.New(slog.NewTextHandler(console, nil))
+	log := logfmt.New(console, logfmt.LevelInfo)
 	log.Info("vinit starting", "pid", os.Getpid(), "units", *unitsDir)
 
 	cg := serviceCgroup(log, *cgroupFlag)
@@ -155,7 +155,7 @@ func unitMain(args []string) int {
 // then every process left TERMed and KILLed, all reaped, the disks synced;
 // then, as PID 1, reboot(2). It returns the exit status for when vinit is
 // not PID 1 or reboot(2) failed.
-func shutdown(log *slog.Logger, sup *supervisor.Supervisor, r *reaper.Reaper, how units.Action, code int) int {
+func shutdown(log *logfmt.Logger, sup *supervisor.Supervisor, r *reaper.Reaper, how units.Action, code int) int {
 	ctx, cancel := context.WithTimeout(context.Background(), stopAllTimeout)
 	if err := sup.Stop(ctx); err != nil {
 		log.Error("stop services", "err", err)
@@ -192,7 +192,7 @@ func shutdown(log *slog.Logger, sup *supervisor.Supervisor, r *reaper.Reaper, ho
 }
 
 // serviceCgroup resolves the --cgroup flag.
-func serviceCgroup(log *slog.Logger, flag string) string {
+func serviceCgroup(log *logfmt.Logger, flag string) string {
 	switch flag {
 	case "none":
 		return ""

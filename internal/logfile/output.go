@@ -3,12 +3,13 @@ package logfile
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"sync"
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vservers/vserver/internal/logfmt"
 )
 
 // readSize is the most read from a pipe at once: what a pipe holds.
@@ -25,7 +26,7 @@ type Output struct {
 	name    string
 	file    *Writer
 	console *Console
-	log     *slog.Logger
+	log     *logfmt.Logger
 
 	r, w  *os.File
 	split splitter
@@ -51,9 +52,9 @@ type Output struct {
 //
 // Give File to each process of the service as its stdout and stderr, and
 // call Close when the service is gone for good.
-func NewOutput(name string, file *Writer, console *Console, log *slog.Logger) (*Output, error) {
+func NewOutput(name string, file *Writer, console *Console, log *logfmt.Logger) (*Output, error) {
 	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+		log = logfmt.Discard()
 	}
 	r, w, err := os.Pipe()
 	if err != nil {

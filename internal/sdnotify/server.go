@@ -1,16 +1,17 @@
 package sdnotify
 
 import (
-	"log/slog"
 	"os"
 	"sync"
 	"sync/atomic"
+
+	"github.com/vservers/vserver/internal/logfmt"
 )
 
 // Server is a bound notify socket. Serve reads it; Close closes it.
 type Server struct {
 	addr string
-	log  *slog.Logger
+	log  *logfmt.Logger
 	f    *os.File // the socket, non-blocking, in the runtime's poller
 	// file identifies the socket file Listen created, so Close removes
 	// only that file and never one that replaced it.

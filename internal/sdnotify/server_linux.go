@@ -3,11 +3,12 @@ package sdnotify
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vservers/vserver/internal/logfmt"
 )
 
 // rcvbuf is the receive buffer the socket asks for: systemd's
@@ -25,9 +26,9 @@ const rcvbuf = 8 << 20
 // permissions. The socket is close-on-exec, so no child inherits it.
 //
 // log receives a line for every dropped datagram; nil discards them.
-func Listen(addr string, log *slog.Logger) (*Server, error) {
+func Listen(addr string, log *logfmt.Logger) (*Server, error) {
 	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+		log = logfmt.Discard()
 	}
 	abstract := strings.HasPrefix(addr, "@")
 	if addr == "" || addr == "@" {

@@ -5,11 +5,12 @@ package sdnotify
 import (
 	"errors"
 	"fmt"
-	"log/slog"
+
+	"github.com/vservers/vserver/internal/logfmt"
 )
 
 // Listen is only implemented on Linux: it needs SCM_CREDENTIALS.
-func Listen(addr string, log *slog.Logger) (*Server, error) {
+func Listen(addr string, log *logfmt.Logger) (*Server, error) {
 	return nil, fmt.Errorf("listen on notify socket %s: %w", addr, errors.ErrUnsupported)
 }
 

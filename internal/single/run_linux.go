@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"log/slog"
 	"os"
 	"os/signal"
 	"runtime"
@@ -13,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vservers/vserver/internal/logfmt"
 	"github.com/vservers/vserver/internal/proc"
 	"github.com/vservers/vserver/reaper"
 	"golang.org/x/sys/unix"
@@ -20,7 +20,7 @@ import (
 
 // session is one run: the main child and how to reach it.
 type session struct {
-	log       *slog.Logger
+	log       *logfmt.Logger
 	pid1      bool
 	pid       int
 	pidfd     int // the child's, or -1 (a kernel before 5.2)
@@ -41,7 +41,7 @@ type session struct {
 func Run(cfg Config) (int, error) {
 	log := cfg.Log
 	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+		log = logfmt.Discard()
 	}
 	if len(cfg.Argv) == 0 {
 		return ExitFailure, errors.New("no command to run")

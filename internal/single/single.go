@@ -1,9 +1,10 @@
 package single
 
 import (
-	"log/slog"
 	"runtime/debug"
 	"time"
+
+	"github.com/vservers/vserver/internal/logfmt"
 )
 
 // DefaultGrace is how long Run waits, after the main child has exited,
@@ -28,7 +29,7 @@ type Config struct {
 	// none (SIGKILL at once).
 	Grace time.Duration
 	// Log receives vinit's own messages; nil discards them.
-	Log *slog.Logger
+	Log *logfmt.Logger
 }
 
 // Exit codes Run returns when the child does not run, as a shell does.
@@ -40,7 +41,7 @@ const (
 
 // protect runs fn and reports whether it returned normally; a panic is
 // recovered and logged instead of ending the process (PID 1 must not die).
-func protect(log *slog.Logger, what string, fn func()) (ok bool) {
+func protect(log *logfmt.Logger, what string, fn func()) (ok bool) {
 	defer func() {
 		if p := recover(); p != nil {
 			log.Error("recovered from panic", "in", what, "panic", p, "stack", string(debug.Stack()))
@@ -52,7 +53,7 @@ func protect(log *slog.Logger, what string, fn func()) (ok bool) {
 
 // keepRunning runs fn until it returns normally, restarting it after a
 // panic.
-func keepRunning(log *slog.Logger, what string, fn func()) {
+func keepRunning(log *logfmt.Logger, what string, fn func()) {
 	for !protect(log, what, fn) {
 		time.Sleep(10 * time.Millisecond) // a panic on every call must not spin
 	}

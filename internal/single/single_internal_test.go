@@ -2,9 +2,10 @@ package single
 
 import (
 	"bytes"
-	"log/slog"
 	"strings"
 	"testing"
+
+	"github.com/vservers/vserver/internal/logfmt"
 )
 
 func TestPreemptionOff(t *testing.T) {
@@ -29,7 +30,7 @@ func TestPreemptionOff(t *testing.T) {
 
 func TestKeepRunningRecoversPanics(t *testing.T) {
 	var buf bytes.Buffer
-	log := slog.New(slog.NewTextHandler(&buf, nil))
+	log := logfmt.New(&buf, logfmt.LevelInfo)
 	calls := 0
 	keepRunning(log, "test loop", func() {
 		calls++
