@@ -126,6 +126,7 @@ func (r *Reaper) WatchFunc(pid int, exited func(Exit)) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.waiters[pid] = exited
+	r.childless = false
 }
 
 // Stats returns the counters.
@@ -150,6 +151,9 @@ func (r *Reaper) Reap() {
 		if err == unix.ECHILD {
 			r.childless = true
 			break
+		}
+		if pid == 0 {
+			r.childless = false // children left, none has exited
 		}
 		if err != nil || pid <= 0 {
 			break
