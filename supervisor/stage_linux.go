@@ -1,11 +1,12 @@
 package supervisor
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -39,20 +40,19 @@ const stageFd = 3
 // stageExitCode is the stage's exit status when it fails.
 const stageExitCode = 127
 
-// stageSpec is what the stage does, in argv[1] as JSON; argv[2:] is the
-// program's argv.
+// stageSpec is what the stage does: in argv[1] as its encoding, with the
+// program's path in argv[2] and its argv from argv[3].
 type stageSpec struct {
-	Path    string           `json:"path"`
-	Rlimits []stageRlimit    `json:"rlimits,omitempty"`
-	Umask   *uint32          `json:"umask,omitempty"`
-	Cred    *stageCredential `json:"cred,omitempty"`
+	Path    string
+	Rlimits []stageRlimit
+	Umask   *uint32
+	Cred    *stageCredential
 }
 
 type stageRlimit struct {
-	Name     string `json:"name"`
-	Resource int    `json:"resource"`
-	Cur      uint64 `json:"cur"`
-	Max      uint64 `json:"max"`
+	Name     string
+	Resource int
+	Cur, Max uint64
 }
 
 type stageCredential struct {
@@ -61,9 +61,84 @@ type stageCredential struct {
 }
 
 func init() {
-	if len(os.Args) > 1 && os.Args[0] == stageArg0 {
-		runStage(os.Args[1], os.Args[2:]) // does not return
+	if len(os.Args) > 2 && os.Args[0] == stageArg0 {
+		runStage(os.Args[1], os.Args[2], os.Args[3:]) // does not return
 	}
+}
+
+// encode writes the spec but its path as words: "rlimit=NAME/RES/CUR/MAX"
+// for each limit, "umask=MODE", "cred=UID/GID/GROUP,GROUP". (A format of
+// its own rather than JSON: encoding/json would be the largest package
+// in vinit for this one use.)
+func (s *stageSpec) encode() string {
+	var w []string
+	for _, l := range s.Rlimits {
+		w = append(w, fmt.Sprintf("rlimit=%s/%d/%d/%d", l.Name, l.Resource, l.Cur, l.Max))
+	}
+	if s.Umask != nil {
+		w = append(w, fmt.Sprintf("umask=%o", *s.Umask))
+	}
+	if c := s.Cred; c != nil {
+		groups := make([]string, len(c.Groups))
+		for i, g := range c.Groups {
+			groups[i] = strconv.FormatUint(uint64(g), 10)
+		}
+		w = append(w, fmt.Sprintf("cred=%d/%d/%s", c.Uid, c.Gid, strings.Join(groups, ",")))
+	}
+	return strings.Join(w, " ")
+}
+
+// parseStageSpec reads what encode wrote.
+func parseStageSpec(arg, path string) (stageSpec, error) {
+	spec := stageSpec{Path: path}
+	num := func(s string, bits int) (uint64, error) { return strconv.ParseUint(s, 10, bits) }
+	for _, word := range strings.Fields(arg) {
+		key, val, _ := strings.Cut(word, "=")
+		f := strings.Split(val, "/")
+		var err error
+		switch {
+		case key == "rlimit" && len(f) == 4:
+			var l stageRlimit
+			var res uint64
+			l.Name = f[0]
+			if res, err = num(f[1], 31); err == nil {
+				l.Resource = int(res)
+				if l.Cur, err = num(f[2], 64); err == nil {
+					l.Max, err = num(f[3], 64)
+				}
+			}
+			spec.Rlimits = append(spec.Rlimits, l)
+		case key == "umask" && len(f) == 1:
+			var m uint64
+			m, err = strconv.ParseUint(f[0], 8, 32)
+			u := uint32(m)
+			spec.Umask = &u
+		case key == "cred" && len(f) == 3:
+			var c stageCredential
+			var id uint64
+			if id, err = num(f[0], 32); err == nil {
+				c.Uid = uint32(id)
+				if id, err = num(f[1], 32); err == nil {
+					c.Gid = uint32(id)
+				}
+			}
+			for g := range strings.SplitSeq(f[2], ",") {
+				if err != nil || g == "" {
+					continue
+				}
+				if id, err = num(g, 32); err == nil {
+					c.Groups = append(c.Groups, uint32(id))
+				}
+			}
+			spec.Cred = &c
+		default:
+			err = errors.New("unknown")
+		}
+		if err != nil {
+			return stageSpec{}, fmt.Errorf("bad spec word %q", word)
+		}
+	}
+	return spec, nil
 }
 
 // stageArgv returns the path and argv that run path with argv through the
@@ -81,11 +156,7 @@ func stageArgv(u *units.Unit, path string, c *syscall.Credential) (string, []str
 	if c != nil {
 		spec.Cred = &stageCredential{Uid: c.Uid, Gid: c.Gid, Groups: c.Groups}
 	}
-	b, err := json.Marshal(spec)
-	if err != nil {
-		return "", nil, err
-	}
-	return "/proc/self/exe", append([]string{stageArg0, string(b)}, u.Exec...), nil
+	return "/proc/self/exe", append([]string{stageArg0, spec.encode(), path}, u.Exec...), nil
 }
 
 // stageResult reads the stage's error pipe to its end: nil once the
@@ -102,7 +173,7 @@ func stageResult(r io.Reader) error {
 }
 
 // runStage is the stage itself.
-func runStage(arg string, argv []string) {
+func runStage(arg, path string, argv []string) {
 	report := os.NewFile(stageFd, "stage")
 	fail := func(err error) {
 		report.WriteString(err.Error())
@@ -112,8 +183,8 @@ func runStage(arg string, argv []string) {
 		os.Exit(stageExitCode) // no pipe to report on
 	}
 	unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
-	var spec stageSpec
-	if err := json.Unmarshal([]byte(arg), &spec); err != nil {
+	spec, err := parseStageSpec(arg, path)
+	if err != nil {
 		fail(fmt.Errorf("pre-exec stage: %w", err))
 	}
 	for _, l := range spec.Rlimits {
@@ -141,6 +212,6 @@ func runStage(arg string, argv []string) {
 			fail(fmt.Errorf("setuid %d: %w", c.Uid, err))
 		}
 	}
-	err := syscall.Exec(spec.Path, argv, os.Environ())
+	err = syscall.Exec(spec.Path, argv, os.Environ())
 	fail(&os.PathError{Op: "exec", Path: spec.Path, Err: err})
 }

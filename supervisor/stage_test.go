@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -100,6 +101,33 @@ func waitOutput(t *testing.T, console *syncBuffer, want string) {
 		case <-ctx.Done():
 			t.Fatalf("console %q, want %q", console.String(), want)
 		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// TestStageSpecRoundTrip: what the supervisor encodes for the stage is what
+// the stage reads, and a spec that is not one is refused.
+func TestStageSpecRoundTrip(t *testing.T) {
+	umask := uint32(0o027)
+	specs := []stageSpec{
+		{Path: "/bin/true"},
+		{Path: "/usr/bin/my daemon", Rlimits: []stageRlimit{{Name: "nofile", Resource: 7, Cur: 64, Max: 1 << 20}, {Name: "core", Resource: 4, Cur: 0, Max: ^uint64(0)}}},
+		{Path: "/bin/sh", Umask: &umask},
+		{Path: "/bin/sh", Cred: &stageCredential{Uid: 1000, Gid: 100}},
+		{Path: "/bin/sh", Umask: &umask, Cred: &stageCredential{Uid: 65534, Gid: 65534, Groups: []uint32{4, 27, 4294967294}}},
+	}
+	for _, want := range specs {
+		got, err := parseStageSpec(want.encode(), want.Path)
+		if err != nil {
+			t.Fatalf("%q: %v", want.encode(), err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%q: got %+v, want %+v", want.encode(), got, want)
+		}
+	}
+	for _, bad := range []string{"rlimit=nofile/7/1", "umask=9", "cred=1/2", "cred=x/2/", "rlimit=a/b/c/d", "path=/bin/sh", "{\"path\":\"/bin/sh\"}"} {
+		if _, err := parseStageSpec(bad, "/bin/sh"); err == nil {
+			t.Errorf("%q: accepted", bad)
 		}
 	}
 }
