@@ -96,6 +96,30 @@ func lastGone() <-chan struct{} {
 	return polling.last.gone
 }
 
+// nonblock reports whether descriptor fd's file is in non-blocking mode.
+func nonblock(t *testing.T, fd int) bool {
+	t.Helper()
+	flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return flags&unix.O_NONBLOCK != 0
+}
+
+// rawFd returns f's descriptor without changing its mode (as Fd would).
+func rawFd(t *testing.T, f *os.File) int {
+	t.Helper()
+	rc, err := f.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fd int
+	if err := rc.Control(func(d uintptr) { fd = int(d) }); err != nil {
+		t.Fatal(err)
+	}
+	return fd
+}
+
 // TestOutputsIdleNoGoroutine: 100 open Outputs with nothing to read cost
 // one goroutine, the poller, and their two pipe ends each plus the epoll
 // fd; once all are closed, the poller's goroutine and descriptors are
@@ -211,8 +235,14 @@ func TestOutputChildDescriptors(t *testing.T) {
 		t.Error("the epoll fd is inherited by children")
 	}
 	for i, o := range outs {
-		if !cloexec(t, readEnds[i]) || !cloexec(t, int(o.File().Fd())) {
+		w := rawFd(t, o.File())
+		if !cloexec(t, readEnds[i]) || !cloexec(t, w) {
 			t.Errorf("%s: a pipe end is inherited by children", o.name)
+		}
+		// The children's stdout blocks when the pipe is full, rather
+		// than fail with EAGAIN; the poller's end does not block.
+		if nonblock(t, w) || !nonblock(t, readEnds[i]) {
+			t.Errorf("%s: write end non-blocking %v, read end %v; want false, true", o.name, nonblock(t, w), nonblock(t, readEnds[i]))
 		}
 	}
 	// What this process inherited without close-on-exec from its own
@@ -226,7 +256,7 @@ func TestOutputChildDescriptors(t *testing.T) {
 
 	o := outs[1]
 	var st syscall.Stat_t
-	if err := syscall.Fstat(int(o.File().Fd()), &st); err != nil {
+	if err := syscall.Fstat(rawFd(t, o.File()), &st); err != nil {
 		t.Fatal(err)
 	}
 	pipe := fmt.Sprintf("pipe:[%d]", st.Ino)
