@@ -24,7 +24,10 @@
 // blocks never stalls the log file or the service: console lines go through
 // a bounded queue, one per Console that all Outputs share, and lines that
 // do not fit are dropped and counted. An Output holds no read buffer while
-// its pipe is empty, and no goroutine but its reader.
+// its pipe is empty, and no goroutine: on Linux one goroutine reads the
+// pipes of every Output of the process over epoll, one read of at most
+// what a pipe holds per ready pipe in turn, and exists only while an
+// Output is open (elsewhere each Output has a reader goroutine).
 //
 // Tail and Follow read the files back, across rotation, for
 // "vinit ctl logs -n N" and "-f".

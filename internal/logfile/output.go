@@ -7,8 +7,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/vservers/vserver/internal/logfmt"
 )
 
@@ -28,11 +26,14 @@ type Output struct {
 	console *Console
 	log     *logfmt.Logger
 
-	r, w  *os.File
-	split splitter
+	w  *os.File
+	in input // the read end, and how it is read (output_linux.go, output_other.go)
 
-	done    chan struct{} // the reader has seen EOF and flushed
-	fileErr bool          // the last write to file failed (logged once)
+	// The reading state: the reader's alone, or under polling.mu on Linux.
+	split   splitter
+	fileErr bool // the last write to file failed (logged once)
+
+	done chan struct{} // the reading has ended: EOF or stop, and flushed
 
 	// Shared with the console's writer.
 	queued      atomic.Int64  // lines in the console's queue
@@ -56,17 +57,8 @@ func NewOutput(name string, file *Writer, console *Console, log *logfmt.Logger) 
 	if log == nil {
 		log = logfmt.Discard()
 	}
-	r, w, err := os.Pipe()
-	if err != nil {
-		return nil, fmt.Errorf("create output pipe of %s: %w", name, err)
-	}
-	// os.Pipe makes both ends non-blocking; children share the write end's
-	// file description, and a service must not see EAGAIN on stdout. Fd
-	// puts it back in blocking mode (os/exec would too, later).
-	w.Fd()
 	o := &Output{
 		name: name, file: file, console: console, log: log,
-		r: r, w: w,
 		split:       splitter{max: MaxLine},
 		done:        make(chan struct{}),
 		consoleDone: make(chan struct{}),
@@ -74,7 +66,11 @@ func NewOutput(name string, file *Writer, console *Console, log *logfmt.Logger) 
 	if console == nil {
 		close(o.consoleDone)
 	}
-	go o.read()
+	// The write end is in blocking mode: children share its file
+	// description, and a service must not see EAGAIN on stdout.
+	if err := o.open(); err != nil {
+		return nil, fmt.Errorf("create output pipe of %s: %w", name, err)
+	}
 	return o, nil
 }
 
@@ -98,49 +94,23 @@ func (o *Output) Close(ctx context.Context) error {
 	case <-o.done:
 		return nil
 	case <-ctx.Done():
-		o.r.Close() // wakes read, which flushes and ends
+		o.stop() // the end is flushed, o.done closed
 		<-o.done
 		return ctx.Err()
 	}
 }
 
-func (o *Output) read() {
-	defer close(o.done)
-	defer o.r.Close()
-	rc, err := o.r.SyscallConn()
-	if err != nil {
-		o.log.Error("read service output", "service", o.name, "err", err)
-	}
-	for eof := err != nil; !eof; {
-		// The callback runs when the pipe is readable; the buffer is
-		// taken only then.
-		err := rc.Read(func(fd uintptr) bool {
-			bp := readBufs.Get().(*[]byte)
-			defer readBufs.Put(bp)
-			n, err := unix.Read(int(fd), *bp)
-			switch {
-			case err == unix.EAGAIN:
-				return false // wait until readable
-			case err == unix.EINTR:
-				return true
-			case err != nil || n == 0:
-				eof = true
-				return true
-			}
-			o.split.write((*bp)[:n], o.line)
-			o.flushFile()
-			return true
-		})
-		if err != nil {
-			break // closed by Close
-		}
-	}
+// end flushes the last partial line and the log file, tells the console,
+// and closes done: the reading has ended, at EOF or by stop. The reader
+// calls it once, after its last read.
+func (o *Output) end() {
 	o.split.flush(o.line)
 	o.flushFile()
 	o.ended.Store(true)
 	if o.console != nil {
 		o.console.note(o)
 	}
+	close(o.done)
 }
 
 // line handles one line read from the pipe.
