@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -390,5 +391,51 @@ func TestSettled(t *testing.T) {
 		if st.State != want[st.Name] {
 			t.Errorf("%s: %s once settled, want %s", st.Name, st.State, want[st.Name])
 		}
+	}
+}
+
+// TestIdleServicesCostNoGoroutine: once its services run and nothing
+// happens, the supervisor has no goroutine per service: not for its state
+// machine, not for reading its output. What a service costs at rest is
+// its records, not a parked goroutine and its stack.
+func TestIdleServicesCostNoGoroutine(t *testing.T) {
+	const n = 100
+	before := runtime.NumGoroutine()
+	var us []*units.Unit
+	for i := range n {
+		us = append(us, testUnit(fmt.Sprintf("idle%d", i), "sleep", "1000"))
+	}
+	set, err := units.NewSet(us...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newTestSupervisor(t, Config{LogDir: t.TempDir()})
+	if err := s.Start(set); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	if err := s.Settled(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range s.Status() {
+		if st.State != StateRunning {
+			t.Fatalf("%s is %s, want running", st.Name, st.State)
+		}
+	}
+	// Goroutines that just finished an event may still be on their way
+	// out; the count must come down to a few for the whole supervisor
+	// (the output poller, the notify socket's reader), not n.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		extra := runtime.NumGoroutine() - before
+		if extra <= 5 {
+			break
+		}
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines more than before %d idle services, want at most 5:\n%s", extra, n, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
