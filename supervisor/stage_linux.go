@@ -1,15 +1,16 @@
 package supervisor
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vservers/vserver/internal/minijson"
 	"github.com/vservers/vserver/units"
 )
 
@@ -39,7 +40,8 @@ const stageFd = 3
 // stageExitCode is the stage's exit status when it fails.
 const stageExitCode = 127
 
-// stageSpec is what the stage does, in argv[1] as JSON; argv[2:] is the
+// stageSpec is what the stage does, in argv[1] as JSON (the json tags say
+// how; appendJSON and decodeStageSpec write and read it); argv[2:] is the
 // program's argv.
 type stageSpec struct {
 	Path    string           `json:"path"`
@@ -81,11 +83,141 @@ func stageArgv(u *units.Unit, path string, c *syscall.Credential) (string, []str
 	if c != nil {
 		spec.Cred = &stageCredential{Uid: c.Uid, Gid: c.Gid, Groups: c.Groups}
 	}
-	b, err := json.Marshal(spec)
-	if err != nil {
-		return "", nil, err
+	return "/proc/self/exe", append([]string{stageArg0, string(spec.appendJSON(nil))}, u.Exec...), nil
+}
+
+// appendJSON writes spec as encoding/json would.
+func (spec *stageSpec) appendJSON(b []byte) []byte {
+	o := minijson.Begin(b)
+	o.String("path", spec.Path)
+	if len(spec.Rlimits) > 0 {
+		o.Value("rlimits", func(b []byte) ([]byte, error) {
+			b = append(b, '[')
+			for i, l := range spec.Rlimits {
+				if i > 0 {
+					b = append(b, ',')
+				}
+				lo := minijson.Begin(b)
+				lo.String("name", l.Name)
+				lo.Int("resource", l.Resource)
+				lo.Uint("cur", l.Cur)
+				lo.Uint("max", l.Max)
+				b = lo.End()
+			}
+			return append(b, ']'), nil
+		})
 	}
-	return "/proc/self/exe", append([]string{stageArg0, string(b)}, u.Exec...), nil
+	if spec.Umask != nil {
+		o.Uint("umask", uint64(*spec.Umask))
+	}
+	if c := spec.Cred; c != nil {
+		o.Value("cred", func(b []byte) ([]byte, error) {
+			co := minijson.Begin(b)
+			co.Uint("Uid", uint64(c.Uid))
+			co.Uint("Gid", uint64(c.Gid))
+			co.Value("Groups", func(b []byte) ([]byte, error) {
+				if c.Groups == nil {
+					return append(b, "null"...), nil
+				}
+				b = append(b, '[')
+				for i, g := range c.Groups {
+					if i > 0 {
+						b = append(b, ',')
+					}
+					b = fmt.Appendf(b, "%d", g)
+				}
+				return append(b, ']'), nil
+			})
+			return co.End(), nil
+		})
+	}
+	return o.End()
+}
+
+// decodeStageSpec reads what appendJSON wrote.
+func decodeStageSpec(arg string) (stageSpec, error) {
+	var spec stageSpec
+	u32 := func(d *minijson.Decoder, p *uint32) error {
+		v := uint64(*p)
+		err := d.Uint(&v, 32)
+		*p = uint32(v)
+		return err
+	}
+	err := minijson.Decode([]byte(arg), func(d *minijson.Decoder) error {
+		return d.Object(func(key string) error {
+			switch {
+			case strings.EqualFold(key, "path"):
+				return d.String(&spec.Path)
+			case strings.EqualFold(key, "rlimits"):
+				spec.Rlimits = spec.Rlimits[:0]
+				n, err := d.Array(func(int) error {
+					var l stageRlimit
+					err := d.Object(func(key string) error {
+						switch {
+						case strings.EqualFold(key, "name"):
+							return d.String(&l.Name)
+						case strings.EqualFold(key, "resource"):
+							return d.Int(&l.Resource)
+						case strings.EqualFold(key, "cur"):
+							return d.Uint(&l.Cur, 64)
+						case strings.EqualFold(key, "max"):
+							return d.Uint(&l.Max, 64)
+						}
+						return d.Skip()
+					})
+					spec.Rlimits = append(spec.Rlimits, l)
+					return err
+				})
+				switch {
+				case n < 0:
+					spec.Rlimits = nil
+				case n == 0:
+					spec.Rlimits = []stageRlimit{}
+				}
+				return err
+			case strings.EqualFold(key, "umask"):
+				if d.Null() {
+					spec.Umask = nil
+					return nil
+				}
+				spec.Umask = new(uint32)
+				return u32(d, spec.Umask)
+			case strings.EqualFold(key, "cred"):
+				if d.Null() {
+					spec.Cred = nil
+					return nil
+				}
+				c := &stageCredential{}
+				spec.Cred = c
+				return d.Object(func(key string) error {
+					switch {
+					case strings.EqualFold(key, "uid"):
+						return u32(d, &c.Uid)
+					case strings.EqualFold(key, "gid"):
+						return u32(d, &c.Gid)
+					case strings.EqualFold(key, "groups"):
+						c.Groups = c.Groups[:0]
+						n, err := d.Array(func(int) error {
+							var g uint32
+							err := u32(d, &g)
+							c.Groups = append(c.Groups, g)
+							return err
+						})
+						switch {
+						case n < 0:
+							c.Groups = nil
+						case n == 0:
+							c.Groups = []uint32{}
+						}
+						return err
+					}
+					return d.Skip()
+				})
+			}
+			return d.Skip()
+		})
+	})
+	return spec, err
 }
 
 // stageResult reads the stage's error pipe to its end: nil once the
@@ -112,8 +244,8 @@ func runStage(arg string, argv []string) {
 		os.Exit(stageExitCode) // no pipe to report on
 	}
 	unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
-	var spec stageSpec
-	if err := json.Unmarshal([]byte(arg), &spec); err != nil {
+	spec, err := decodeStageSpec(arg)
+	if err != nil {
 		fail(fmt.Errorf("pre-exec stage: %w", err))
 	}
 	for _, l := range spec.Rlimits {
@@ -141,6 +273,6 @@ func runStage(arg string, argv []string) {
 			fail(fmt.Errorf("setuid %d: %w", c.Uid, err))
 		}
 	}
-	err := syscall.Exec(spec.Path, argv, os.Environ())
+	err = syscall.Exec(spec.Path, argv, os.Environ())
 	fail(&os.PathError{Op: "exec", Path: spec.Path, Err: err})
 }

@@ -1,7 +1,10 @@
 package supervisor
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -100,6 +103,34 @@ func waitOutput(t *testing.T, console *syncBuffer, want string) {
 		case <-ctx.Done():
 			t.Fatalf("console %q, want %q", console.String(), want)
 		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// TestStageSpecJSON: the stage's spec is JSON as encoding/json wrote it,
+// and reads back as it read it.
+func TestStageSpecJSON(t *testing.T) {
+	umask := uint32(0o27)
+	for _, spec := range []stageSpec{
+		{Path: "/bin/true"},
+		{Path: "/usr/sbin/d b\"\n", Umask: &umask, Rlimits: []stageRlimit{{Name: "nofile", Resource: 7, Cur: 1024, Max: 4096}, {Name: "core", Resource: 4, Cur: ^uint64(0), Max: ^uint64(0)}}},
+		{Path: "/x", Cred: &stageCredential{Uid: 65534, Gid: 65534}},
+		{Path: "/x", Cred: &stageCredential{Uid: 1000, Gid: 100, Groups: []uint32{4, 24, 4294967295}}},
+		{Path: "/x", Cred: &stageCredential{Groups: []uint32{}}},
+	} {
+		got := spec.appendJSON(nil)
+		if want, _ := json.Marshal(spec); !bytes.Equal(got, want) {
+			t.Errorf("got  %s\njson %s", got, want)
+		}
+		var want stageSpec
+		json.Unmarshal(got, &want)
+		if dec, err := decodeStageSpec(string(got)); err != nil || !reflect.DeepEqual(dec, want) {
+			t.Errorf("decoding %s: %+v, %v; encoding/json: %+v", got, dec, err, want)
+		}
+	}
+	for _, bad := range []string{``, `{"path":1}`, `{"umask":-1}`, `{"umask":4294967296}`, `{"rlimits":[{"cur":-1}]}`, `{"cred":{"Uid":"0"}}`} {
+		if _, err := decodeStageSpec(bad); err == nil {
+			t.Errorf("%s: no error", bad)
 		}
 	}
 }
