@@ -25,6 +25,9 @@ go test -count=1 ./...
 echo "== fuzzing briefly"
 go test -run '^$' -fuzz '^FuzzParse$' -fuzztime 10s -fuzzminimizetime 1s ./units
 go test -run '^$' -fuzz '^FuzzImportTar$' -fuzztime 10s -fuzzminimizetime 1s ./images
+go test -run '^$' -fuzz '^FuzzWireDecode$' -fuzztime 10s -fuzzminimizetime 1s ./supervisor
+go test -run '^$' -fuzz '^FuzzWireEncode$' -fuzztime 10s -fuzzminimizetime 1s ./supervisor
+go test -run '^$' -fuzz '^FuzzValue$' -fuzztime 10s -fuzzminimizetime 1s ./internal/minijson
 
 bash scripts/vmtest.sh
 

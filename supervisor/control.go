@@ -2,21 +2,19 @@ package supervisor
 
 import (
 	"bufio"
+	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/vservers/vserver/internal/logfile"
 	"github.com/vservers/vserver/internal/logfmt"
+	"github.com/vservers/vserver/internal/sock"
 	"github.com/vservers/vserver/units"
 )
 
@@ -24,6 +22,7 @@ import (
 // client sends one Request line, the server answers with Response lines
 // and closes the connection. Every answer ends with a Response whose Done
 // is true; "logs" sends one Response with Line per log line before it.
+// The JSON is written and read by wire.go, to these types' json tags.
 
 // Request is a command on the control socket.
 type Request struct {
@@ -55,7 +54,7 @@ func (s *Supervisor) ServeControl(ctx context.Context, path string) error {
 	if fi, err := os.Lstat(path); err == nil && fi.Mode().Type() == os.ModeSocket {
 		os.Remove(path) // stale, from an earlier vinit
 	}
-	l, err := net.Listen("unix", path)
+	l, err := sock.Listen(path)
 	if err != nil {
 		return fmt.Errorf("listen on control socket: %w", err)
 	}
@@ -77,16 +76,16 @@ func (s *Supervisor) ServeControl(ctx context.Context, path string) error {
 				}
 				return
 			}
-			go s.serveConn(ctx, c.(*net.UnixConn))
+			go s.serveConn(ctx, c)
 		}
 	}()
 	return nil
 }
 
-func (s *Supervisor) serveConn(ctx context.Context, c *net.UnixConn) {
+func (s *Supervisor) serveConn(ctx context.Context, c *sock.Conn) {
 	defer c.Close()
 	defer s.recover("control connection")
-	enc := json.NewEncoder(c)
+	enc := &lineEncoder{w: c}
 	fail := func(err error) { enc.Encode(Response{Done: true, Error: err.Error()}) }
 	if uid, err := peerUID(c); err != nil || uid != 0 {
 		fail(fmt.Errorf("control socket: permission denied (uid %d): root only", uid))
@@ -97,8 +96,8 @@ func (s *Supervisor) serveConn(ctx context.Context, c *net.UnixConn) {
 	if err != nil && len(line) == 0 {
 		return
 	}
-	var req Request
-	if err := json.Unmarshal(line, &req); err != nil {
+	req, err := decodeRequest(line)
+	if err != nil {
 		fail(fmt.Errorf("bad request: %w", err))
 		return
 	}
@@ -117,7 +116,7 @@ func (s *Supervisor) serveConn(ctx context.Context, c *net.UnixConn) {
 }
 
 // handle runs one request; what it returns ends the answer.
-func (s *Supervisor) handle(ctx context.Context, req Request, enc *json.Encoder) error {
+func (s *Supervisor) handle(ctx context.Context, req Request, enc *lineEncoder) error {
 	stopCtx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	switch req.Cmd {
@@ -143,7 +142,7 @@ func (s *Supervisor) handle(ctx context.Context, req Request, enc *json.Encoder)
 	return fmt.Errorf("unknown command %q", req.Cmd)
 }
 
-func (s *Supervisor) logs(ctx context.Context, req Request, enc *json.Encoder) error {
+func (s *Supervisor) logs(ctx context.Context, req Request, enc *lineEncoder) error {
 	if err := s.check(req.Name); err != nil {
 		return err
 	}
@@ -201,20 +200,10 @@ func LoadUnits(log *logfmt.Logger, dir string) (*units.Set, error) {
 }
 
 // peerUID is the user of the process at the other end of c.
-func peerUID(c *net.UnixConn) (int, error) {
-	rc, err := c.SyscallConn()
+func peerUID(c *sock.Conn) (int, error) {
+	cred, err := c.PeerCred()
 	if err != nil {
 		return -1, err
-	}
-	var cred *unix.Ucred
-	var cerr error
-	if err := rc.Control(func(fd uintptr) {
-		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-	}); err != nil {
-		return -1, err
-	}
-	if cerr != nil {
-		return -1, cerr
 	}
 	return int(cred.Uid), nil
 }
@@ -222,23 +211,30 @@ func peerUID(c *net.UnixConn) (int, error) {
 // Call sends req to the control socket at path and calls each with every
 // Response line but the last. It returns the error the server reported.
 func Call(ctx context.Context, path string, req Request, each func(Response) error) error {
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "unix", path)
+	c, err := sock.Dial(ctx, path)
 	if err != nil {
 		return fmt.Errorf("connect to vinit: %w", err)
 	}
 	defer c.Close()
-	go func() {
-		<-ctx.Done()
-		c.Close()
-	}()
-	if err := json.NewEncoder(c).Encode(req); err != nil {
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+	if _, err := c.Write(append(appendRequest(nil, &req), '\n')); err != nil {
 		return fmt.Errorf("send to vinit: %w", err)
 	}
-	dec := json.NewDecoder(bufio.NewReader(c))
+	r := bufio.NewReader(c)
 	for {
-		var resp Response
-		if err := dec.Decode(&resp); err != nil {
+		line, err := r.ReadBytes('\n')
+		if len(bytes.TrimLeft(line, " \t\r\n")) == 0 {
+			if err == nil {
+				continue // a blank line, which a JSON stream may have
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("read from vinit: %w", err)
+		}
+		resp, err := decodeResponse(line)
+		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}

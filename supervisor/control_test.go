@@ -2,6 +2,9 @@ package supervisor
 
 import (
 	"context"
+	"errors"
+	"io"
+	"net"
 	"os"
 	"slices"
 	"strings"
@@ -191,4 +194,100 @@ func runAs(t *testing.T, uid uint32, env ...string) (string, reaper.Exit) {
 	e := <-exited
 	b, _ := os.ReadFile(out.Name())
 	return string(b), e
+}
+
+// rawCall writes line to the control socket at path and returns all it
+// answered.
+func rawCall(t *testing.T, path, line string) string {
+	t.Helper()
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := c.Write([]byte(line)); err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(c)
+	// A server that closes with some of the request unread resets the
+	// connection, after what it wrote.
+	if err != nil && !(errors.Is(err, syscall.ECONNRESET) && len(b) > 0) {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestControlRequests(t *testing.T) {
+	dir := t.TempDir()
+	s := newTestSupervisor(t, Config{RunDir: dir})
+	sock := dir + "/ctl.sock"
+	if err := s.ServeControl(t.Context(), sock); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ in, want string }{
+		{`{"cmd":"status"}` + "\n", `{}` + "\n" + `{"done":true}` + "\n"},
+		{`{"CMD":"frobnicate","x":[1]}` + "\n", `{"done":true,"error":"unknown command \"frobnicate\""}` + "\n"},
+		{"status\n", `{"done":true,"error":"bad request: json: invalid character 's' looking for the beginning of a value (at byte 0)"}` + "\n"},
+		{`{"cmd":"logs","lines":"2"}` + "\n", `{"done":true,"error":"bad request: json: \"lines\": want a number, got a string (at byte 22)"}` + "\n"},
+		// A request longer than maxRequest is cut there, and so not JSON.
+		{`{"cmd":"status","name":"` + strings.Repeat("x", maxRequest) + `"}` + "\n", `{"done":true,"error":"bad request: json: unexpected end of input in a string (at byte 65536)"}` + "\n"},
+	} {
+		if got := rawCall(t, sock, c.in); got != c.want {
+			t.Errorf("%.40s: got %s, want %s", c.in, got, c.want)
+		}
+	}
+}
+
+func TestControlSocketFile(t *testing.T) {
+	dir := t.TempDir()
+	s := newTestSupervisor(t, Config{RunDir: dir})
+	path := dir + "/run/ctl.sock"
+	os.Mkdir(dir+"/run", 0o755)
+	// A socket an earlier vinit left: nobody listens on it.
+	old, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.(*net.UnixListener).SetUnlinkOnClose(false)
+	old.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	if err := s.ServeControl(ctx, path); err != nil {
+		t.Fatalf("over a stale socket: %v", err)
+	}
+	if _, err := call(t, path, Request{Cmd: "status"}); err != nil {
+		t.Fatal(err)
+	}
+	cancel() // closes the socket, and removes its file
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := os.Lstat(path); os.IsNotExist(err) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the socket file is still there after ctx's end")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := call(t, path, Request{Cmd: "status"}); err == nil || !strings.HasPrefix(err.Error(), "connect to vinit: dial unix "+path+": ") {
+		t.Errorf("after ctx's end: %v, want no connection", err)
+	}
+	// Anything but a socket at the path is not removed.
+	os.WriteFile(path, []byte("mine"), 0o644)
+	if err := s.ServeControl(t.Context(), path); err == nil {
+		t.Error("listening over a regular file: no error")
+	}
+	if b, _ := os.ReadFile(path); string(b) != "mine" {
+		t.Errorf("the regular file at the path: %q", b)
+	}
+}
+
+func TestCallCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	err := Call(ctx, t.TempDir()+"/ctl.sock", Request{Cmd: "status"}, func(Response) error { return nil })
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("got %v, want context.Canceled", err)
+	}
 }

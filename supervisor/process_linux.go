@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -256,12 +255,10 @@ func (f *forker) adopt(parent proc, pid int) (proc, error) {
 // probe makes one attempt at u's ready probe.
 func (f *forker) probe(ctx context.Context, u *units.Unit, env []string) error {
 	if u.Ready.TCP != "" {
-		var d net.Dialer
-		c, err := d.DialContext(ctx, "tcp", u.Ready.TCP)
-		if err != nil {
+		if err := probeTCP(ctx, u.Ready.TCP); err != nil {
 			return fmt.Errorf("ready probe: %w", err)
 		}
-		return c.Close()
+		return nil
 	}
 	argv := u.Ready.Exec
 	path, err := procfs.LookPath(argv[0], env)

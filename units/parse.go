@@ -3,7 +3,6 @@ package units
 import (
 	"fmt"
 	"math"
-	"net"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -14,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 	"gopkg.in/yaml.v3"
 
+	"github.com/vservers/vserver/internal/sock"
 	"github.com/vservers/vserver/internal/strictyaml"
 )
 
@@ -332,7 +332,7 @@ func check(doc *strictyaml.Doc, r *rawUnit, u *Unit) strictyaml.Errors {
 		bad("ready.exec", "ready.tcp and ready.exec are exclusive: give one probe")
 	}
 	if u.Ready.TCP != "" {
-		if _, port, err := net.SplitHostPort(u.Ready.TCP); err != nil {
+		if _, port, err := sock.SplitHostPort(u.Ready.TCP); err != nil {
 			bad("ready.tcp", "want host:port, got %q", u.Ready.TCP)
 		} else if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
 			bad("ready.tcp", "want a port number from 1 to 65535, got %q", port)

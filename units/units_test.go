@@ -280,3 +280,27 @@ func fuzzSeed(t *testing.T, file string) []byte {
 	}
 	return []byte(s)
 }
+
+// TestReadyTCP: ready.tcp is host:port, with brackets around an IPv6
+// address, and a port from 1 to 65535; the rules are net.SplitHostPort's.
+func TestReadyTCP(t *testing.T) {
+	for _, c := range []struct{ tcp, err string }{
+		{"127.0.0.1:5432", ""},
+		{"[::1]:80", ""},
+		{"[fe80::1%eth0]:80", ""},
+		{"db.example:5432", ""},
+		{":80", ""},
+		{"localhost", `ready.tcp: want host:port, got "localhost"`},
+		{"::1:80", `ready.tcp: want host:port, got "::1:80"`},
+		{"[::1]80", `ready.tcp: want host:port, got "[::1]80"`},
+		{"a]:80", `ready.tcp: want host:port, got "a]:80"`},
+		{"127.0.0.1:0", `ready.tcp: want a port number from 1 to 65535, got "0"`},
+		{"[::1]:65536", `ready.tcp: want a port number from 1 to 65535, got "65536"`},
+		{"db:postgres", `ready.tcp: want a port number from 1 to 65535, got "postgres"`},
+	} {
+		_, err := Parse("t.yaml", []byte("exec: [sleep, \"1\"]\nready: {tcp: \""+c.tcp+"\"}\n"))
+		if c.err == "" && err != nil || c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)) {
+			t.Errorf("%s: got %v, want %q", c.tcp, err, c.err)
+		}
+	}
+}

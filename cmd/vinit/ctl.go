@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vservers/vserver/internal/minijson"
 	"github.com/vservers/vserver/supervisor"
 )
 
@@ -74,12 +74,7 @@ func ctl(ctx context.Context, socket string, args []string, out io.Writer) error
 			return err
 		}
 		if *asJSON {
-			enc := json.NewEncoder(out)
-			enc.SetIndent("", "  ")
-			if services == nil {
-				services = []supervisor.Status{}
-			}
-			return enc.Encode(services)
+			return printStatusJSON(out, services)
 		}
 		printStatus(out, services, time.Now())
 		return nil
@@ -117,6 +112,20 @@ func ctl(ctx context.Context, socket string, args []string, out io.Writer) error
 		return errUsage
 	}
 	return supervisor.Call(ctx, socket, req, func(supervisor.Response) error { return nil })
+}
+
+// printStatusJSON writes services as an indented JSON array (as
+// json.Encoder with SetIndent("", "  ") writes it), [] for none.
+func printStatusJSON(out io.Writer, services []supervisor.Status) error {
+	if services == nil {
+		services = []supervisor.Status{}
+	}
+	b, err := supervisor.MarshalStatus(services)
+	if err != nil {
+		return err
+	}
+	_, err = out.Write(append(minijson.Indent(nil, b, "", "  "), '\n'))
+	return err
 }
 
 // printStatus writes the table of services.
