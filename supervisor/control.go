@@ -76,10 +76,38 @@ func (s *Supervisor) ServeControl(ctx context.Context, path string) error {
 				}
 				return
 			}
-			go s.serveConn(ctx, c)
+			s.connOpened()
+			go func() {
+				defer s.connClosed()
+				s.serveConn(ctx, c)
+			}()
 		}
 	}()
 	return nil
+}
+
+// connOpened and connClosed count the open control connections, and call
+// OnQuiet once none has been open for QuietAfter.
+func (s *Supervisor) connOpened() {
+	s.conns.Lock()
+	defer s.conns.Unlock()
+	s.conns.open++
+	if s.conns.quiet != nil {
+		s.conns.quiet.Stop()
+	}
+}
+
+func (s *Supervisor) connClosed() {
+	s.conns.Lock()
+	defer s.conns.Unlock()
+	if s.conns.open--; s.conns.open > 0 || s.cfg.OnQuiet == nil {
+		return
+	}
+	if s.conns.quiet == nil {
+		s.conns.quiet = time.AfterFunc(QuietAfter, s.cfg.OnQuiet)
+	} else {
+		s.conns.quiet.Reset(QuietAfter)
+	}
 }
 
 func (s *Supervisor) serveConn(ctx context.Context, c *sock.Conn) {
@@ -91,7 +119,9 @@ func (s *Supervisor) serveConn(ctx context.Context, c *sock.Conn) {
 		fail(fmt.Errorf("control socket: permission denied (uid %d): root only", uid))
 		return
 	}
-	r := bufio.NewReader(io.LimitReader(c, maxRequest))
+	// A request is a line of a few dozen bytes: a small buffer, which
+	// ReadBytes grows if it must (up to maxRequest).
+	r := bufio.NewReaderSize(io.LimitReader(c, maxRequest), 256)
 	line, err := r.ReadBytes('\n')
 	if err != nil && len(line) == 0 {
 		return
@@ -101,13 +131,16 @@ func (s *Supervisor) serveConn(ctx context.Context, c *sock.Conn) {
 		fail(fmt.Errorf("bad request: %w", err))
 		return
 	}
-	// The client hanging up ends a long command (logs -f).
+	// The client hanging up ends a long command (logs -f); the others
+	// are short and need no goroutine watching for it.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go func() {
-		io.Copy(io.Discard, c)
-		cancel()
-	}()
+	if req.Cmd == "logs" && req.Follow {
+		go func() {
+			io.Copy(io.Discard, c)
+			cancel()
+		}()
+	}
 	if err := s.handle(ctx, req, enc); err != nil {
 		fail(err)
 		return

@@ -123,9 +123,10 @@ type service struct {
 	fail  func(s *service) // called when it fails for good
 	ended chan struct{}    // closed once it has quit and has no process
 
+	runner   *runner    // handles the events; nil: a goroutine of their own
 	qmu      sync.Mutex // guards the three below
 	queue    []event    // events not handled yet
-	draining bool       // a goroutine is handling the queue
+	draining bool       // a goroutine is handling the queue, or is due to
 	gone     bool       // ended: events are refused
 
 	mu      sync.Mutex
@@ -288,20 +289,32 @@ func (s *service) post(ev event) bool {
 	s.queue = append(s.queue, ev)
 	if !s.draining {
 		s.draining = true
-		go s.drain()
+		if s.runner != nil {
+			s.runner.schedule(s)
+		} else {
+			go func() {
+				for s.drain(drainBudget) {
+				}
+			}()
+		}
 	}
 	return true
 }
 
-// drain handles the queued events, in order, until there are none, or
-// until the service has quit and has no process left.
-func (s *service) drain() {
-	for {
+// drain handles up to budget queued events, in order, and reports whether
+// some are left. It stops early when there are none, or when the service
+// has quit and has no process left.
+func (s *service) drain(budget int) (more bool) {
+	for ; ; budget-- {
 		s.qmu.Lock()
 		if len(s.queue) == 0 {
 			s.queue, s.draining = nil, false
 			s.qmu.Unlock()
-			return
+			return false
+		}
+		if budget == 0 {
+			s.qmu.Unlock()
+			return true
 		}
 		ev := s.queue[0]
 		s.queue[0] = event{}
@@ -320,7 +333,7 @@ func (s *service) drain() {
 				ev.c.reply <- s.removed()
 			}
 		}
-		return
+		return false
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -40,7 +41,15 @@ type Config struct {
 	// OnHalt is called when a service fails for good and its on_failure
 	// action ends the context (poweroff, reboot, exit). It must not block.
 	OnHalt func(Halt)
+	// OnQuiet is called when the control socket has had no connection for
+	// QuietAfter after serving some: a burst of requests is over. vinit
+	// gives the memory they used back to the kernel then.
+	OnQuiet func()
 }
+
+// QuietAfter is how long the control socket must stay without a
+// connection before OnQuiet is called.
+const QuietAfter = 500 * time.Millisecond
 
 // Halt is a request to end the context.
 type Halt struct {
@@ -75,6 +84,14 @@ type Supervisor struct {
 	// notifyAddr is $NOTIFY_SOCKET, set before the first service starts
 	// and never changed, so the services' loops read it without a lock.
 	notifyAddr string
+
+	runner runner // handles the services' events
+
+	conns struct { // the control socket's connections
+		sync.Mutex
+		open  int
+		quiet *time.Timer // calls OnQuiet; nil until the first connection ends
+	}
 }
 
 // New returns a supervisor that runs nothing yet.
@@ -96,6 +113,7 @@ func New(cfg Config) *Supervisor {
 		sp:       newForker(cfg.Reaper, cfg.Log, cfg.Cgroup),
 		services: make(map[string]*service),
 		outputs:  make(map[string]*output),
+		runner:   runner{max: maxRunners},
 	}
 }
 
@@ -135,6 +153,7 @@ func (s *Supervisor) create(set *units.Set, names []string) {
 			s.outputs[n] = o
 		}
 		svc := newService(set.Get(n), s.sp, o, s.log)
+		svc.runner = &s.runner
 		svc.env = s.environ
 		svc.fail = s.failed
 		s.services[n] = svc
@@ -191,6 +210,13 @@ func (s *Supervisor) gate(ctx context.Context, svc *service) {
 		if ps := s.services[p]; ps != nil {
 			preds = append(preds, ps)
 		}
+	}
+	if len(preds) == 0 {
+		// Nothing to wait for, so no goroutine to wait in: at boot, one
+		// per service, each parked until its start was done, left as many
+		// goroutine records behind (the runtime keeps them for reuse).
+		svc.post(event{kind: evCommand, c: command{op: opStart}})
+		return
 	}
 	s.gates.Add(1)
 	go func() {

@@ -89,6 +89,10 @@ func unitMain(args []string) int {
 		LogDir:   *logDir,
 		RunDir:   *runDir,
 		Cgroup:   cg,
+		// The control socket's requests (a status of every service, logs)
+		// allocate more than anything else once the boot is over: give it
+		// back once they stop, not when the runtime's scavenger gets to it.
+		OnQuiet: debug.FreeOSMemory,
 		OnHalt: func(h supervisor.Halt) {
 			select {
 			case halts <- h:
