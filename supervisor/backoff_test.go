@@ -3,7 +3,9 @@ package supervisor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -246,4 +248,63 @@ func TestWatchdogRenewal(t *testing.T) {
 		p.exit(0)
 		svc.do(t.Context(), command{op: opQuit})
 	})
+}
+
+// blockingSpawner counts the starts under way at once, each held until
+// the test lets it go.
+type blockingSpawner struct {
+	fakeSpawner
+	mu         sync.Mutex
+	now, most  int
+	release    chan struct{}
+	registered chan struct{}
+}
+
+func (b *blockingSpawner) spawn(u *units.Unit, env []string, out outputFile) (proc, error) {
+	b.mu.Lock()
+	b.now++
+	b.most = max(b.most, b.now)
+	b.mu.Unlock()
+	b.registered <- struct{}{}
+	<-b.release
+	b.mu.Lock()
+	b.now--
+	b.n++
+	n := b.n
+	b.mu.Unlock()
+	return &fakeProc{pid: 100 + n, latch: newExitLatch(), sigs: make(chan unix.Signal, 4)}, nil
+}
+
+// TestRunnerBoundsGoroutines: fifty services started at once have their
+// events handled by at most the runner's goroutines, and every one of
+// them gets started.
+func TestRunnerBoundsGoroutines(t *testing.T) {
+	const n, most = 50, 4
+	sp := &blockingSpawner{release: make(chan struct{}), registered: make(chan struct{}, n)}
+	r := &runner{max: most}
+	var svcs []*service
+	for i := range n {
+		svc := newService(testUnit(fmt.Sprintf("s%d", i), "sleep"), sp, nil, discard)
+		svc.env = func(*units.Unit) ([]string, error) { return nil, nil }
+		svc.runner = r
+		svcs = append(svcs, svc)
+		if !svc.post(event{kind: evCommand, c: command{op: opStart}}) {
+			t.Fatal("post refused")
+		}
+	}
+	for range n {
+		<-sp.registered
+		sp.release <- struct{}{}
+	}
+	for _, svc := range svcs {
+		if _, err := svc.watch(t.Context(), func(st Status) bool { return st.State == StateRunning }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if sp.most > most {
+		t.Errorf("%d starts at once, want at most %d", sp.most, most)
+	}
+	if sp.most < 2 {
+		t.Errorf("%d start at once: the services did not run side by side", sp.most)
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vservers/vserver/reaper"
+	"github.com/vservers/vserver/units"
 )
 
 // call runs one request against the control socket at path.
@@ -289,5 +290,53 @@ func TestCallCancelled(t *testing.T) {
 	err := Call(ctx, t.TempDir()+"/ctl.sock", Request{Cmd: "status"}, func(Response) error { return nil })
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("got %v, want context.Canceled", err)
+	}
+}
+
+// TestOnQuiet: OnQuiet is called once a burst of requests is over (no
+// connection for QuietAfter), once per burst, and never while requests
+// keep coming or before the first.
+func TestOnQuiet(t *testing.T) {
+	dir := t.TempDir()
+	quiet := make(chan time.Time, 10)
+	s := newTestSupervisor(t, Config{RunDir: dir, OnQuiet: func() { quiet <- time.Now() }})
+	set, err := units.NewSet(testUnit("a", "sleep", "1000"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(set); err != nil {
+		t.Fatal(err)
+	}
+	path := dir + "/ctl.sock"
+	if err := s.ServeControl(t.Context(), path); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-quiet:
+		t.Fatal("OnQuiet before any request")
+	case <-time.After(2 * QuietAfter):
+	}
+	for burst := range 2 {
+		var last time.Time
+		for range 5 {
+			if _, err := call(t, path, Request{Cmd: "status"}); err != nil {
+				t.Fatal(err)
+			}
+			last = time.Now()
+			time.Sleep(QuietAfter / 5)
+		}
+		select {
+		case at := <-quiet:
+			if at.Sub(last) < QuietAfter-10*time.Millisecond {
+				t.Fatalf("burst %d: OnQuiet %v after the last request, want at least %v", burst, at.Sub(last), QuietAfter)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("burst %d: no OnQuiet", burst)
+		}
+		select {
+		case <-quiet:
+			t.Fatalf("burst %d: OnQuiet twice", burst)
+		case <-time.After(2 * QuietAfter):
+		}
 	}
 }
