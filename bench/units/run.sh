@@ -8,7 +8,8 @@
 #      restarted 200 times; the gap between its exit and the next start,
 #      from vinit's own log timestamps (millisecond resolution);
 #   3. vinit's RSS with 100 running units, one second after the last is
-#      running and again after 200 `vinit ctl status` requests.
+#      running and again after 200 `vinit ctl status` requests, over five
+#      boots: each boot's figures and the medians.
 #
 # vinit gets a cgroup2 directory to make a cgroup per service in, as it
 # does as PID 1 of every vserver (whose /sys/fs/cgroup is its own).
@@ -90,14 +91,26 @@ median=$(awk '
 	sort -n | awk '{ d[NR] = $1 } END { print d[int(NR/2) + 1] }')
 echo "  median exit-to-start over 200 restarts: ${median} ms (target < 2 ms; log timestamps have 1 ms resolution)"
 
-echo "== 3. vinit RSS with 100 running units"
+echo "== 3. vinit RSS with 100 running units, five boots"
+# RSS moves by +-100 KiB from one boot to the next (when the collector
+# last ran, how many threads the boot made), so each boot's figures are
+# printed and the median of VmRSS is what is held against the target.
 u=$work/u100 && mkdir -p "$u"
 for i in $(seq 100); do printf 'exec: [sleep, "100000"]\n' >"$u/s$i.yaml"; done
-run_vinit "$u"
-until [ "$(running "$u")" = 100 ]; do sleep 0.01; done
-sleep 1
-echo "  $(rss "$pid")(target VmRSS <= 6 MiB)"
-for i in $(seq 200); do "$vinit" ctl --socket "$u.run/ctl.sock" status --json >/dev/null; done
-sleep 1
-echo "  after 200 ctl status: $(rss "$pid")"
-stop_vinit
+kib() { awk -v k="$1" '$1 == k":" { print $2 }' "/proc/$2/status"; }
+idle=() after=()
+for boot in 1 2 3 4 5; do
+	run_vinit "$u"
+	until [ "$(running "$u")" = 100 ]; do sleep 0.01; done
+	sleep 1
+	idle+=("$(kib VmRSS "$pid")")
+	line="  boot $boot: $(rss "$pid")"
+	for i in $(seq 200); do "$vinit" ctl --socket "$u.run/ctl.sock" status --json >/dev/null; done
+	sleep 1
+	after+=("$(kib VmRSS "$pid")")
+	echo "$line| after 200 ctl status: $(rss "$pid")"
+	stop_vinit
+done
+median() { printf '%s\n' "$@" | sort -n | sed -n 3p; }
+m=$(median "${idle[@]}")
+echo "  median VmRSS: $m KiB ($(awk -v k="$m" 'BEGIN { printf "%.2f", k / 1024 }') MiB; target <= 6 MiB = 6144 KiB: $([ "$m" -le 6144 ] && echo met || echo MISSED)); after 200 ctl status: $(median "${after[@]}") KiB"
