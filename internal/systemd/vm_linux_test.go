@@ -136,8 +136,9 @@ func machinectl(t *testing.T, args ...string) string {
 }
 
 // signalHelper starts the test binary as a leader that reports the signal it
-// gets, and waits until it listens.
-func signalHelper(t *testing.T) (*exec.Cmd, *bytes.Buffer) {
+// gets, and waits until it listens. The function it returns waits until
+// the helper's output has all been read, and returns it.
+func signalHelper(t *testing.T) (*exec.Cmd, func() string) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "VHOST_SYSTEMD_HELPER=signals")
@@ -159,11 +160,16 @@ func signalHelper(t *testing.T) (*exec.Cmd, *bytes.Buffer) {
 		t.Fatalf("helper: got %q, %v", buf[:n], err)
 	}
 	var out bytes.Buffer
+	done := make(chan struct{})
 	go func() {
 		out.ReadFrom(r)
 		r.Close()
+		close(done)
 	}()
-	return cmd, &out
+	return cmd, func() string {
+		<-done
+		return out.String()
+	}
 }
 
 func TestRegisterMachine(t *testing.T) {
@@ -198,7 +204,7 @@ func TestRegisterMachine(t *testing.T) {
 			}
 			machinectl(t, tt.verb, name)
 			cmd.Wait()
-			if got := strings.TrimSpace(out.String()); got != tt.want {
+			if got := strings.TrimSpace(out()); got != tt.want {
 				t.Errorf("signal the leader got: got %q, want %s", got, tt.want)
 			}
 		})
