@@ -38,7 +38,12 @@ for p in internal/cgroup internal/quota internal/bindfilter context cmd/vhost; d
 	# The images' tool tests need umoci, skopeo and a Debian mirror, and the host service
 	# has a VM script of its own: here, what cgroup v2 and systemd change.
 	"$out/\$(basename \$p).test" -test.count=1 -test.v $run -test.skip 'Umoci|OCIImage|SysV|Daemon|Service|Debian' >/tmp/test.log 2>&1 || { status=1; echo "FAIL \$p in the VM; the end of its log:"; tail -60 /tmp/test.log; }
-	grep -E '^(--- |ok|FAIL|PASS|panic)|_test.go:' /tmp/test.log
+	# Each test's result and messages, with the indented lines that
+	# continue a message (a command's output in a Fatalf).
+	awk '/^(--- |ok|FAIL|PASS|panic)/ { print; cont = 0; next }
+		/_test.go:/ { print; cont = 1; next }
+		cont && /^[ \t]/ { print; next }
+		{ cont = 0 }' /tmp/test.log
 	# What needs systemd and cgroup v2 must run here, not skip.
 	if grep -q -- '--- SKIP' /tmp/test.log; then status=1; echo "FAIL \$p: a test skipped in the VM"; fi
 done
