@@ -89,6 +89,24 @@ func TestReadyTimeout(t *testing.T) {
 	}
 }
 
+// TestReadyTimeoutSaysWhy: a service whose probe never succeeds fails
+// with the probe's last error, not only the timeout: a name that is not in
+// /etc/hosts, which vinit can't resolve, says so.
+func TestReadyTimeoutSaysWhy(t *testing.T) {
+	hosts := t.TempDir() + "/hosts"
+	os.WriteFile(hosts, []byte("127.0.0.1 localhost\n"), 0o644)
+	old := hostsFile
+	hostsFile = hosts
+	t.Cleanup(func() { hostsFile = old })
+	a := testUnit("a", "sleep", "1000")
+	a.Ready = units.Ready{TCP: "db.example:5432", Interval: 20 * time.Millisecond, Timeout: 300 * time.Millisecond}
+	s := startIn(t, "", a)
+	st := waitState(t, s, "a", is(StateFailed))
+	if !strings.Contains(st.Error, "not ready within 300ms; the last probe: ") || !strings.Contains(st.Error, "not in "+hosts) {
+		t.Errorf("got error %q, want the timeout and the probe's last error", st.Error)
+	}
+}
+
 // TestWatchdog: a service that stops sending WATCHDOG=1 fails.
 func TestWatchdog(t *testing.T) {
 	dir := t.TempDir()

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -151,6 +152,9 @@ type run struct {
 	watchT    *timer // the watchdog: started again by every WATCHDOG=1
 	probeGen  int    // tells a stale probe's result from the current one's
 	probeStop context.CancelFunc
+	// lastProbe is why the current probe's last attempt failed, for the
+	// ready timeout's error; written by the probe's goroutine.
+	lastProbe atomic.Pointer[string]
 	failure   error // why a running service is being stopped as failed
 	adopted   bool  // p is a forking service's daemon, not the process spawned
 	bo        backoff
@@ -381,7 +385,11 @@ func (s *service) fired(tm *timer) {
 		s.spawn()
 	case s.readyT:
 		s.readyT = nil
-		s.failRunning(fmt.Errorf("not ready within %v", s.unit.Ready.Timeout))
+		err := fmt.Errorf("not ready within %v", s.unit.Ready.Timeout)
+		if last := s.lastProbe.Load(); last != nil {
+			err = fmt.Errorf("%w; the last probe: %s", err, *last)
+		}
+		s.failRunning(err)
 	case s.watchT:
 		s.watchT = nil
 		s.failRunning(fmt.Errorf("watchdog: no WATCHDOG=1 within %v", s.unit.Watchdog))
@@ -473,6 +481,7 @@ func (s *service) started() {
 		return
 	}
 	s.probeGen++
+	s.lastProbe.Store(nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	s.probeStop = cancel
 	go s.probeLoop(ctx, s.probeGen)
@@ -498,6 +507,8 @@ func (s *service) probeLoop(ctx context.Context, gen int) {
 			return
 		}
 		s.log.Debug("not ready yet", "err", err)
+		msg := err.Error()
+		s.lastProbe.Store(&msg)
 		t := time.NewTimer(s.unit.Ready.Interval)
 		select {
 		case <-t.C:
