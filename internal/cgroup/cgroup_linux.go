@@ -184,6 +184,12 @@ func (g *Group) Kill() error {
 	}
 	for range 100 {
 		pids, err := g.Pids()
+		if errors.Is(err, os.ErrNotExist) {
+			// Gone: emptied and removed by someone else since it was
+			// opened (systemd removes a scope's cgroup once it is
+			// empty), so nothing is left in it to kill.
+			return nil
+		}
 		if err != nil || len(pids) == 0 {
 			return err
 		}

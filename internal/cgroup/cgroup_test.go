@@ -222,3 +222,32 @@ func TestEnterThreadForksIntoTheGroup(t *testing.T) {
 		t.Errorf("the group is not empty after the child's exit: %v", err)
 	}
 }
+
+// TestKillAndRemoveAGroupAlreadyGone: a group emptied and removed by
+// someone else after it was opened (systemd removes a scope's cgroup once
+// it is empty) is killed and removed without an error: there is nothing
+// left to do.
+func TestKillAndRemoveAGroupAlreadyGone(t *testing.T) {
+	requireRoot(t)
+	path := fmt.Sprintf("vhost-cgtest-%d/gone", os.Getpid())
+	g, err := Create(path, Limits{Pids: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.RemoveWhenEmpty(5 * time.Second) })
+	opened, err := Open(path)
+	if err != nil || len(opened.Dirs()) == 0 {
+		t.Fatalf("open: %v, dirs %v", err, opened.Dirs())
+	}
+	for _, d := range opened.Dirs() {
+		if err := os.Remove(d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := opened.Kill(); err != nil {
+		t.Errorf("kill of a removed group: %v", err)
+	}
+	if err := opened.RemoveWhenEmpty(time.Second); err != nil {
+		t.Errorf("remove of a removed group: %v", err)
+	}
+}
