@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // Root is where the cgroup filesystems are mounted. Tests may change it.
@@ -268,12 +269,21 @@ func removeTree(dir string) error {
 	return os.Remove(dir)
 }
 
+// removed reports whether err says the group was removed by someone else
+// since it was opened: ENOENT once it is gone, ENODEV while the kernel is
+// still taking it down. systemd removes a scope's cgroup once it is
+// empty, and only an empty group can be removed, so nothing is left in
+// it to kill.
+func removed(err error) bool {
+	return errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ENODEV)
+}
+
 // Remove deletes the group's directories, and its parents below the
 // hierarchy's root where they are left empty. The group must have no process.
 func (g *Group) Remove() error {
 	var errs []error
 	for _, d := range g.dirs {
-		if err := removeTree(d); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := removeTree(d); err != nil && !removed(err) {
 			errs = append(errs, fmt.Errorf("remove cgroup %s: %w", d, err))
 			continue
 		}

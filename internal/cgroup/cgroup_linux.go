@@ -175,7 +175,10 @@ func (g *Group) Usage() (Usage, error) {
 func (g *Group) Kill() error {
 	if g.v2 != "" {
 		err := os.WriteFile(filepath.Join(g.v2, "cgroup.kill"), []byte("1"), 0)
-		if err == nil {
+		// ENODEV: the group is being removed (see removed). ENOENT: it is
+		// gone, or the kernel is older than 5.14 and has no cgroup.kill;
+		// the loop below tells which.
+		if err == nil || errors.Is(err, unix.ENODEV) {
 			return nil
 		}
 		if !errors.Is(err, os.ErrNotExist) && !errors.Is(err, os.ErrPermission) {
@@ -184,10 +187,7 @@ func (g *Group) Kill() error {
 	}
 	for range 100 {
 		pids, err := g.Pids()
-		if errors.Is(err, os.ErrNotExist) {
-			// Gone: emptied and removed by someone else since it was
-			// opened (systemd removes a scope's cgroup once it is
-			// empty), so nothing is left in it to kill.
+		if removed(err) {
 			return nil
 		}
 		if err != nil || len(pids) == 0 {
