@@ -118,7 +118,7 @@ func TestRestartTiming(t *testing.T) {
 		u.Backoff = units.Backoff{Initial: time.Second, Max: 4 * time.Second, Factor: 2, Reset: time.Minute}
 		u.StartLimit = units.StartLimit{Burst: 7, Interval: time.Hour}
 		sp := &fakeSpawner{procs: make(chan *fakeProc, 1)}
-		svc := newService(u, sp, nil, discard)
+		svc := newService(u, sp, nil, discard, &runner{max: maxRunners})
 		svc.env = func(*units.Unit) ([]string, error) { return nil, nil }
 		go svc.do(t.Context(), command{op: opStart})
 
@@ -157,7 +157,7 @@ func TestStopEscalates(t *testing.T) {
 		u := testUnit("stubborn", "sleep")
 		u.StopTimeout = 5 * time.Second
 		sp := &fakeSpawner{procs: make(chan *fakeProc, 1)}
-		svc := newService(u, sp, nil, discard)
+		svc := newService(u, sp, nil, discard, &runner{max: maxRunners})
 		svc.env = func(*units.Unit) ([]string, error) { return nil, nil }
 		svc.do(t.Context(), command{op: opStart})
 		p := <-sp.procs
@@ -187,7 +187,7 @@ func TestStartWhileStopping(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		u := testUnit("svc", "sleep")
 		sp := &fakeSpawner{procs: make(chan *fakeProc, 1)}
-		svc := newService(u, sp, nil, discard)
+		svc := newService(u, sp, nil, discard, &runner{max: maxRunners})
 		svc.env = func(*units.Unit) ([]string, error) { return nil, nil }
 		svc.do(t.Context(), command{op: opStart})
 		p := <-sp.procs
@@ -223,7 +223,7 @@ func TestWatchdogRenewal(t *testing.T) {
 		u := testUnit("pinger", "sleep")
 		u.Watchdog = 2 * time.Second
 		sp := &fakeSpawner{procs: make(chan *fakeProc, 1)}
-		svc := newService(u, sp, nil, discard)
+		svc := newService(u, sp, nil, discard, &runner{max: maxRunners})
 		svc.env = func(*units.Unit) ([]string, error) { return nil, nil }
 		svc.do(t.Context(), command{op: opStart})
 		p := <-sp.procs
@@ -284,9 +284,8 @@ func TestRunnerBoundsGoroutines(t *testing.T) {
 	r := &runner{max: most}
 	var svcs []*service
 	for i := range n {
-		svc := newService(testUnit(fmt.Sprintf("s%d", i), "sleep"), sp, nil, discard)
+		svc := newService(testUnit(fmt.Sprintf("s%d", i), "sleep"), sp, nil, discard, r)
 		svc.env = func(*units.Unit) ([]string, error) { return nil, nil }
-		svc.runner = r
 		svcs = append(svcs, svc)
 		if !svc.post(event{kind: evCommand, c: command{op: opStart}}) {
 			t.Fatal("post refused")

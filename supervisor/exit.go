@@ -13,10 +13,9 @@ type exitLatch struct {
 	mu   sync.Mutex
 	exit *reaper.Exit
 	to   func(reaper.Exit) // set by notify; nil until then
-	done chan struct{}     // closed on the exit
 }
 
-func newExitLatch() *exitLatch { return &exitLatch{done: make(chan struct{})} }
+func newExitLatch() *exitLatch { return &exitLatch{} }
 
 // deliver is the reaper's callback: it must not block.
 func (l *exitLatch) deliver(e reaper.Exit) {
@@ -24,7 +23,6 @@ func (l *exitLatch) deliver(e reaper.Exit) {
 	l.exit = &e
 	to := l.to
 	l.mu.Unlock()
-	close(l.done)
 	if to != nil {
 		to(e)
 	}
@@ -43,10 +41,9 @@ func (l *exitLatch) notify(to func(reaper.Exit)) {
 	}
 }
 
-// wait blocks until the exit.
+// wait blocks until the exit: for a process nobody else will be told of.
 func (l *exitLatch) wait() reaper.Exit {
-	<-l.done
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return *l.exit
+	c := make(chan reaper.Exit, 1)
+	l.notify(func(e reaper.Exit) { c <- e })
+	return <-c
 }

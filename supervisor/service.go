@@ -124,7 +124,7 @@ type service struct {
 	fail  func(s *service) // called when it fails for good
 	ended chan struct{}    // closed once it has quit and has no process
 
-	runner   *runner    // handles the events; nil: a goroutine of their own
+	runner   *runner    // handles the events
 	qmu      sync.Mutex // guards the three below
 	queue    []event    // events not handled yet
 	draining bool       // a goroutine is handling the queue, or is due to
@@ -161,8 +161,9 @@ type run struct {
 	lim       startLimit
 }
 
-func newService(u *units.Unit, sp spawner, out outputFile, log *logfmt.Logger) *service {
+func newService(u *units.Unit, sp spawner, out outputFile, log *logfmt.Logger, r *runner) *service {
 	s := &service{
+		runner:  r,
 		unit:    u,
 		sp:      sp,
 		out:     out,
@@ -293,14 +294,7 @@ func (s *service) post(ev event) bool {
 	s.queue = append(s.queue, ev)
 	if !s.draining {
 		s.draining = true
-		if s.runner != nil {
-			s.runner.schedule(s)
-		} else {
-			go func() {
-				for s.drain(drainBudget) {
-				}
-			}()
-		}
+		s.runner.schedule(s)
 	}
 	return true
 }

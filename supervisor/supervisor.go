@@ -152,8 +152,7 @@ func (s *Supervisor) create(set *units.Set, names []string) {
 			o = s.newOutput(n)
 			s.outputs[n] = o
 		}
-		svc := newService(set.Get(n), s.sp, o, s.log)
-		svc.runner = &s.runner
+		svc := newService(set.Get(n), s.sp, o, s.log, &s.runner)
 		svc.env = s.environ
 		svc.fail = s.failed
 		s.services[n] = svc
