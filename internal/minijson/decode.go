@@ -170,35 +170,6 @@ func (d *Decoder) Int(p *int) error {
 	return nil
 }
 
-// Uint reads an unsigned integer of at most bits bits into p. A null leaves
-// p as it was.
-func (d *Decoder) Uint(p *uint64, bits int) error {
-	d.space()
-	if d.null() {
-		return nil
-	}
-	if c := d.peek(); c != '-' && (c < '0' || c > '9') {
-		return d.mismatch("number")
-	}
-	start := d.off
-	if err := d.number(); err != nil {
-		return err
-	}
-	n, err := strconv.ParseUint(string(d.data[start:d.off]), 10, bits)
-	if err != nil {
-		return d.errorAt(start, "%s: %s is not an unsigned integer of %d bits", d.what(), d.data[start:d.off], bits)
-	}
-	*p = n
-	return nil
-}
-
-// Null reads a null if one comes next, and reports whether it did: for a
-// pointer, which a null sets to nil.
-func (d *Decoder) Null() bool {
-	d.space()
-	return d.null()
-}
-
 // Bool reads true or false into p. A null leaves p as it was.
 func (d *Decoder) Bool(p *bool) error {
 	d.space()

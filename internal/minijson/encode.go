@@ -47,12 +47,6 @@ func (o *Object) Int(k string, v int) {
 	o.b = strconv.AppendInt(o.b, int64(v), 10)
 }
 
-// Uint adds a number member.
-func (o *Object) Uint(k string, v uint64) {
-	o.key(k)
-	o.b = strconv.AppendUint(o.b, v, 10)
-}
-
 // Bool adds a true or false member.
 func (o *Object) Bool(k string, v bool) {
 	o.key(k)

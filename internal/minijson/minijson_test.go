@@ -200,34 +200,3 @@ func FuzzString(f *testing.F) {
 		}
 	})
 }
-
-func TestUintAndNull(t *testing.T) {
-	o := Begin(nil)
-	o.Uint("max", ^uint64(0))
-	if got := string(o.End()); got != `{"max":18446744073709551615}` {
-		t.Errorf("got %s", got)
-	}
-	for in, want := range map[string]uint64{`18446744073709551615`: ^uint64(0), `0`: 0, `null`: 9} {
-		v := uint64(9)
-		if err := Decode([]byte(in), func(d *Decoder) error { return d.Uint(&v, 64) }); err != nil || v != want {
-			t.Errorf("%s: %d, %v; want %d", in, v, err, want)
-		}
-	}
-	for _, in := range []string{`-1`, `18446744073709551616`, `1.0`, `"1"`} {
-		var v uint64
-		if err := Decode([]byte(in), func(d *Decoder) error { return d.Uint(&v, 64) }); err == nil {
-			t.Errorf("%s: no error", in)
-		}
-	}
-	var v uint64
-	if err := Decode([]byte(`4294967296`), func(d *Decoder) error { return d.Uint(&v, 32) }); err == nil {
-		t.Error("2^32 in 32 bits: no error")
-	}
-	var null bool
-	if err := Decode([]byte(` null `), func(d *Decoder) error { null = d.Null(); return nil }); err != nil || !null {
-		t.Errorf("Null: %v, %v", null, err)
-	}
-	if err := Decode([]byte(`1`), func(d *Decoder) error { null = d.Null(); return d.Skip() }); err != nil || null {
-		t.Errorf("Null of 1: %v, %v", null, err)
-	}
-}
